@@ -1,0 +1,145 @@
+"""The ``archscout`` command: a thin shell over the library API."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any
+
+import click
+
+from archscout.exceptions import ArchscoutError, UnknownNameError
+
+SPACE_DATASETS = {"nb201": ("cifar10", "cifar100", "ImageNet16-120"), "fbnet": ("cifar100", "ImageNet")}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="archscout")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """archscout: hardware-aware, shift-robust neural architecture search."""
+    ctx.obj = {"debug": debug}
+
+
+@cli.group()
+def hw() -> None:
+    """Hardware cost: the device registry and HW-NAS-Bench queries."""
+
+
+@hw.command("devices")
+@click.option("--json", "as_json", is_flag=True, help="Print the registry as JSON.")
+def hw_devices(as_json: bool) -> None:
+    """List the devices with what they are, how their numbers were obtained, units and source."""
+    from archscout.hardware import get_device, list_devices
+
+    devices = [get_device(n) for n in list_devices()]
+    if as_json:
+        click.echo(json.dumps([d.as_dict() for d in devices], indent=1))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="archscout devices", show_lines=False)
+    for col in ("device", "what", "how", "metrics (unit)", "spaces / datasets", "source"):
+        table.add_column(col, overflow="fold")
+    for d in devices:
+        metrics = ", ".join(f"{m.name} ({m.unit})" for m in d.metrics)
+        cover = "; ".join(f"{s}: {', '.join(ds)}" for s, ds in d.coverage.items())
+        table.add_row(d.name, d.title, d.kind, metrics, cover, d.source.split(" (")[0])
+    Console().print(table)
+
+
+def _json_value(v: float) -> Any:
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+        return v  # keep floats as floats; params are counts stored as float
+    return v
+
+
+@hw.command("query")
+@click.option("--space", required=True, help="Search space: nb201 or fbnet.")
+@click.option("--dataset", required=True, help="nb201: cifar10, cifar100, ImageNet16-120; fbnet: cifar100, ImageNet.")
+@click.option("--arch", required=True,
+              help="nb201: an index (0..15624) or an arch string; fbnet: 22 op names or indices.")
+@click.option("--device", "devices", multiple=True, help="Only this device's metrics (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def hw_query(space: str, dataset: str, arch: str, devices: tuple[str, ...], as_json: bool) -> None:
+    """All metrics of one architecture: hardware cost, params, FLOPs (and NB201 accuracies)."""
+    from archscout.hardware import get_cost_model, get_device, metric_info
+
+    if space not in SPACE_DATASETS:
+        raise UnknownNameError("space", space, SPACE_DATASETS)
+    if dataset not in SPACE_DATASETS[space]:
+        raise UnknownNameError(f"{space} dataset", dataset, SPACE_DATASETS[space])
+    model = get_cost_model(space, dataset)
+    parsed = model.space.parse(arch)
+    metrics = model.metrics
+    if devices:
+        wanted = {m.name for d in devices for m in get_device(d).metrics}
+        metrics = tuple(m for m in metrics if m in wanted or not metric_info(m).device)
+    values = model.query(parsed, metrics)
+    missing = {m: model.missing_reason(parsed, m) for m, v in values.items() if math.isnan(v)}
+    out: dict[str, Any] = {"space": space, "dataset": dataset, "arch": model.space.to_str(parsed)}
+    if space == "nb201":
+        out["index"] = model.space.index(parsed)
+    out["metrics"] = {m: _json_value(v) for m, v in values.items()}
+    if missing:
+        out["missing"] = missing
+    if space == "nb201":
+        out["accuracy_setting"] = model.accuracy_setting
+    if as_json:
+        click.echo(json.dumps(out))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    title = f"{space} / {dataset}: {out['arch']}" + (f"  (index {out['index']})" if "index" in out else "")
+    table = Table(title=title)
+    for col in ("metric", "value", "unit", "source"):
+        table.add_column(col, overflow="fold")
+    collapsed = {r for r in missing.values() if list(missing.values()).count(r) > 3}
+    for m, v in values.items():
+        if missing.get(m) in collapsed:
+            continue
+        info = metric_info(m)
+        shown = f"n/a: {missing[m]}" if m in missing else f"{v:.6g}"
+        source = get_device(info.device).title if info.device else info.description
+        table.add_row(m, shown, info.unit, source)
+    console = Console()
+    console.print(table)
+    for reason in collapsed:
+        names = [m for m, r in missing.items() if r == reason]
+        console.print(f"not shown ({len(names)} metrics: {names[0]}, ...): {reason}")
+    if space == "nb201":
+        console.print(f"accuracy: {model.accuracy_setting}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user errors print one line ``error: ...`` and exit 2 (``--debug`` re-raises)."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="archscout", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("error: aborted", err=True)
+        return 1
+    except click.ClickException as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return 2
+    except ArchscoutError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Hardware cost: HW-NAS-Bench tables (NB201) and LUTs (FBNet), HELP devices, counting; a device registry."""
+
+from archscout.exceptions import UnknownNameError
+from archscout.hardware import _devices  # noqa: F401  (registers the devices)
+from archscout.hardware._base import (
+    DEVICES, CostModel, Device, MetricInfo, get_device, list_devices, metric_info, register_device,
+    resolve_metric,
+)
+from archscout.hardware._counting import count_macs, count_params, fbnet_params_macs, nb201_params_macs
+from archscout.hardware._fbnet import FBNetLUT
+from archscout.hardware._nb201 import NB201Bench
+
+_COST_MODELS = {"nb201": NB201Bench, "fbnet": FBNetLUT}
+_cache: dict[tuple[str, str], CostModel] = {}
+
+
+def get_cost_model(space: str, dataset: str) -> CostModel:
+    """The (cached) tabular cost model of a space on a dataset, e.g. ``get_cost_model("nb201", "cifar10")``."""
+    if space not in _COST_MODELS:
+        raise UnknownNameError("space with a cost table", space, _COST_MODELS)
+    key = (space, dataset)
+    if key not in _cache:
+        _cache[key] = _COST_MODELS[space](dataset)
+    return _cache[key]
+
+
+__all__ = [
+    "DEVICES", "CostModel", "Device", "FBNetLUT", "MetricInfo", "NB201Bench", "count_macs", "count_params",
+    "fbnet_params_macs", "get_cost_model", "get_device", "list_devices", "metric_info", "nb201_params_macs",
+    "register_device", "resolve_metric",
+]
