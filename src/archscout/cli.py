@@ -112,9 +112,9 @@ def hw_query(space: str, dataset: str, arch: str, devices: tuple[str, ...], as_j
     console.print(table)
     for reason in collapsed:
         names = [m for m, r in missing.items() if r == reason]
-        console.print(f"not shown ({len(names)} metrics: {names[0]}, ...): {reason}")
+        console.print(f"not shown ({len(names)} metrics: {names[0]}, ...): {reason}", soft_wrap=True)
     if space == "nb201":
-        console.print(f"accuracy: {model.accuracy_setting}")
+        console.print(f"accuracy: {model.accuracy_setting}", soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -86,9 +86,21 @@ def test_auxiliary_head(in_channels, size):
 def test_drop_path_only_in_training():
     torch.manual_seed(0)
     net = DartsNetwork(NASOOD_ONESTAGE, C=4, num_classes=3, layers=3, drop_path_prob=0.5).eval()
-    x = torch.randn(2, 3, 16, 16)
+    x = torch.randn(4, 3, 16, 16)
     with torch.no_grad():
         torch.testing.assert_close(net(x), net(x))
+        net.train()
+        assert not torch.allclose(net(x), net(x))
+        net.drop_path_prob = 0.0
+        torch.testing.assert_close(net(x), net(x))
+
+
+def test_network_accepts_a_node_reading_one_input_twice():
+    # NAS-OoD's derivation may pick the same input for both edges: outside DartsSpace, fine for the net.
+    twice = DARTS_V2._replace(normal=(("sep_conv_3x3", 1), ("skip_connect", 1)) + DARTS_V2.normal[2:])
+    net = DartsNetwork(twice, C=4, num_classes=3, layers=3).eval()
+    with torch.no_grad():
+        assert net(torch.randn(1, 3, 16, 16)).shape == (1, 3)
 
 
 def test_space_build():

@@ -96,7 +96,7 @@ class NB201Bench(CostModel):
     def table(self, metrics: Sequence[str] | None = None) -> pd.DataFrame:
         """All 15,625 archs: index = NB201 index, one column per metric."""
         names = self._check_metrics(metrics)
-        df = pd.DataFrame({m: self._columns[m] for m in names}, copy=False)
+        df = pd.DataFrame({m: self._columns[m] for m in names}, copy=True)
         df.index.name = "nb201_index"
         return df
 

@@ -5,7 +5,8 @@ An Arch is a flat tuple of 32 ints: for the normal cell, then the reduction cell
 ``PRIMITIVES`` and ``input`` is the state the edge reads (0, 1: the cell inputs, i + 2: node i), so
 node i may read 0 .. i + 1. The two inputs of a node must differ. Every intermediate node is
 concatenated into the cell output (concat 2..5). There is no ``none`` op: a derived genotype never
-holds one.
+holds one. (NAS-OoD's derivation may pick one input twice; such genotypes are outside this space,
+but ``archscout.nn.DartsNetwork`` builds them.)
 
 String format (safe to type unquoted in a shell)::
 
@@ -175,7 +176,7 @@ class DartsSpace(SearchSpace):
         try:
             vec = tuple(int(o) for o in ops)
         except (TypeError, ValueError):
-            vec = ()
+            raise InvalidArchError(f"darts: architecture {ops!r} is not a list of integers") from None
         if len(vec) == len(self.choices) and all(0 <= o < n for o, n in zip(vec, self.choices)):
             bad = self._shared_input(vec)
             if bad is not None:
@@ -184,7 +185,7 @@ class DartsSpace(SearchSpace):
                     f"darts: {CELLS[cell]} node {node} reads input {inp} on both edges; "
                     "the two inputs of a node must differ"
                 )
-        return super().make(ops)
+        return super().make(vec)
 
     def parse(self, value: Any) -> Arch:
         """Like ``SearchSpace.parse``, and also accepts a ``Genotype`` (ours or DARTS's namedtuple)."""
