@@ -51,12 +51,10 @@ def hw_devices(as_json: bool) -> None:
     Console().print(table)
 
 
-def _json_value(v: float) -> Any:
-    if isinstance(v, float) and math.isnan(v):
+def _json_value(name: str, v: float) -> Any:
+    if math.isnan(v):
         return None
-    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
-        return v  # keep floats as floats; params are counts stored as float
-    return v
+    return int(v) if name == "params" else v
 
 
 @hw.command("query")
@@ -79,13 +77,14 @@ def hw_query(space: str, dataset: str, arch: str, devices: tuple[str, ...], as_j
     metrics = model.metrics
     if devices:
         wanted = {m.name for d in devices for m in get_device(d).metrics}
-        metrics = tuple(m for m in metrics if m in wanted or not metric_info(m).device)
+        keep = {"params", "flops", "train_acc", "valid_acc", "test_acc"}
+        metrics = tuple(m for m in metrics if m in wanted or m in keep)
     values = model.query(parsed, metrics)
     missing = {m: model.missing_reason(parsed, m) for m, v in values.items() if math.isnan(v)}
     out: dict[str, Any] = {"space": space, "dataset": dataset, "arch": model.space.to_str(parsed)}
     if space == "nb201":
         out["index"] = model.space.index(parsed)
-    out["metrics"] = {m: _json_value(v) for m, v in values.items()}
+    out["metrics"] = {m: _json_value(m, v) for m, v in values.items()}
     if missing:
         out["missing"] = missing
     if space == "nb201":
@@ -105,7 +104,7 @@ def hw_query(space: str, dataset: str, arch: str, devices: tuple[str, ...], as_j
         if missing.get(m) in collapsed:
             continue
         info = metric_info(m)
-        shown = f"n/a: {missing[m]}" if m in missing else f"{v:.6g}"
+        shown = f"n/a: {missing[m]}" if m in missing else f"{int(v):,}" if info.unit == "count" else f"{v:.6g}"
         source = get_device(info.device).title if info.device else info.description
         table.add_row(m, shown, info.unit, source)
     console = Console()

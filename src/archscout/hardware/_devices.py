@@ -58,6 +58,12 @@ def help_metric_name(column: str) -> str:
     return f"{device}_latency" + (f"_bs{batch}" if batch else "")
 
 
+def help_sort_key(column: str) -> tuple[str, int]:
+    """Order HELP columns by device, then numerically by batch size."""
+    device, batch = HELP_COLUMNS[column]
+    return device, batch or 0
+
+
 _HELP_INFO = {
     "1080ti": ("NVIDIA GTX 1080 Ti (desktop GPU)", "gpu", {"nb201": (1, 32, 256), "fbnet": (1, 32, 64)}),
     "2080ti": ("NVIDIA RTX 2080 Ti (desktop GPU)", "gpu", {"nb201": (1, 32, 256), "fbnet": (1, 32, 64)}),

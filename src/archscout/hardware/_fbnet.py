@@ -12,7 +12,7 @@ import pandas as pd
 from archscout.exceptions import DataIntegrityError, UnknownNameError
 from archscout.hardware._base import CostModel, nan_product
 from archscout.hardware._counting import fbnet_params_macs
-from archscout.hardware._devices import FBNET_DATASETS, help_metric_name
+from archscout.hardware._devices import FBNET_DATASETS, help_metric_name, help_sort_key
 from archscout.hardware._tables import load_arrays, load_json
 from archscout.spaces import get_space
 from archscout.spaces._fbnet import FBNET_OP_PARAMS, fbnet_config, fbnet_layers
@@ -81,7 +81,8 @@ class FBNetLUT(CostModel):
             return {}, {}
         arrays = load_arrays("help_fbnet_latency.npz")
         rows = {tuple(r): i for i, r in enumerate(arrays["op_idx"].tolist())}
-        cols = {help_metric_name(c): v for c, v in arrays.items() if c != "op_idx" and c not in HELP_DUPLICATES}
+        names = sorted(set(arrays) - {"op_idx", *HELP_DUPLICATES}, key=help_sort_key)
+        cols = {help_metric_name(c): arrays[c] for c in names}
         return rows, cols
 
     @property

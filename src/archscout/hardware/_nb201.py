@@ -12,7 +12,7 @@ import pandas as pd
 from archscout.exceptions import UnknownNameError
 from archscout.hardware._base import CostModel, nan_product
 from archscout.hardware._counting import nb201_params_macs
-from archscout.hardware._devices import NB201_DATASETS, help_metric_name
+from archscout.hardware._devices import NB201_DATASETS, help_metric_name, help_sort_key
 from archscout.hardware._tables import load_arrays
 from archscout.spaces import get_space
 
@@ -61,9 +61,9 @@ class NB201Bench(CostModel):
         cols["average_hw_metric"] = nan_product(products)
         cols["geomean_hw_metric"] = np.exp(np.mean(np.log(products), axis=0))
         if self.dataset == "cifar10":
-            for col, v in load_arrays("help_nb201_latency.npz").items():
-                if col not in HELP_DUPLICATES:
-                    cols[help_metric_name(col)] = v
+            help_cols = load_arrays("help_nb201_latency.npz")
+            for col in sorted(set(help_cols) - set(HELP_DUPLICATES), key=help_sort_key):
+                cols[help_metric_name(col)] = help_cols[col]
         params, macs = nb201_params_macs(self.space.ops_table, num_classes=NUM_CLASSES[self.dataset],
                                          input_size=INPUT_SIZE[self.dataset])
         cols["params"] = params.astype(np.float64)
