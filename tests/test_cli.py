@@ -32,25 +32,35 @@ def test_devices_table(capsys):
     assert code == 0 and all(d in out for d in ("raspi4", "edgegpu", "eyeriss", "silver_4114"))
 
 
-@pytest.mark.parametrize("arch", ["0", ARCH0])
-def test_query_json_nb201(capsys, fixtures, arch):
-    notebook = json.loads((fixtures / "hwnasbench_notebook.json").read_text())["nasbench201"]["0"]
-    for dataset in ("cifar10", "ImageNet16-120"):
-        code, out, _ = run(capsys, "hw", "query", "--space", "nb201", "--dataset", dataset, "--arch", arch, "--json")
+def test_query_json_nb201_by_string(capsys):
+    code, out, _ = run(capsys, "hw", "query", "--space", "nb201", "--dataset", "cifar10", "--arch", ARCH0, "--json")
+    obj = json.loads(out)
+    assert code == 0 and (obj["arch"], obj["index"]) == (ARCH0, 0)
+    assert obj["metrics"]["average_hw_metric"] == 591005.8676719831
+
+
+@pytest.mark.parametrize("index", ["0", "1", "2"])
+def test_query_json_nb201_notebook(capsys, fixtures, index):
+    notebook = json.loads((fixtures / "hwnasbench_notebook.json").read_text())["nasbench201"][index]
+    for dataset in ("cifar10", "cifar100", "ImageNet16-120"):
+        code, out, _ = run(capsys, "hw", "query", "--space", "nb201", "--dataset", dataset, "--arch", index, "--json")
         obj = json.loads(out)
         assert code == 0
-        assert (obj["space"], obj["dataset"], obj["arch"], obj["index"]) == ("nb201", dataset, ARCH0, 0)
+        assert (obj["space"], obj["dataset"], obj["index"]) == ("nb201", dataset, int(index))
         for metric, value in notebook[dataset].items():
             assert obj["metrics"][metric] == value
         assert {"params", "flops", "train_acc", "valid_acc", "test_acc"} <= set(obj["metrics"])
+        assert isinstance(obj["metrics"]["params"], int)
 
 
-def test_query_json_fbnet(capsys, fixtures):
-    notebook = json.loads((fixtures / "hwnasbench_notebook.json").read_text())["fbnet"]["0000000000000000000000"]
-    for dataset, arch in (("cifar100", " ".join(["k3_e1"] * 22)), ("ImageNet", ",".join(["0"] * 22))):
-        code, out, _ = run(capsys, "hw", "query", "--space", "fbnet", "--dataset", dataset, "--arch", arch, "--json")
+@pytest.mark.parametrize("key", ["0000000000000000000000", "0000000000000000000001", "0000000000000000000011"])
+def test_query_json_fbnet(capsys, fixtures, key):
+    notebook = json.loads((fixtures / "hwnasbench_notebook.json").read_text())["fbnet"][key]
+    for dataset, sep in (("cifar100", " "), ("ImageNet", ",")):
+        code, out, _ = run(capsys, "hw", "query", "--space", "fbnet", "--dataset", dataset, "--arch", sep.join(key),
+                           "--json")
         obj = json.loads(out)
-        assert code == 0 and obj["arch"] == " ".join(["k3_e1"] * 22) and "index" not in obj
+        assert code == 0 and obj["arch"].split()[0] == "k3_e1" and "index" not in obj
         for metric, value in notebook[dataset].items():
             assert obj["metrics"][metric] == value
 
@@ -83,6 +93,14 @@ BAD = [
     (["--space", "nb201", "--dataset", "cifar10", "--arch", "15625"], "index 15625 is out of range; accepted: 0..15624"),
     (["--space", "fbnet", "--dataset", "cifar100", "--arch", "0 " * 21], "22"),
     (["--space", "fbnet", "--dataset", "cifar100", "--arch", "k3_e2 " * 22], "k3_e2"),
+    (["--space", "fbnet", "--dataset", "cifar100", "--arch", "\u00b2 " * 22], "unknown op"),
+    (["--space", "nb201", "--dataset", "cifar10", "--arch", "\u00b2"], "malformed"),
+    (["--space", "nb201", "--dataset", "cifar10", "--arch=--5"], "malformed"),
+    (["--space", "nb201", "--dataset", "cifar10", "--arch", "1.5"], "got 1"),
+    (["--space", "nb201", "--dataset", "cifar10", "--arch", ""], "malformed"),
+    (["--space", "fbnet", "--dataset", "cifar100", "--arch", "0 " * 22, "--device", "edgetpu"],
+     "unknown device for fbnet/cifar100 'edgetpu'; choose from:"),
+    (["--space", "nb201", "--dataset", "cifar100", "--arch", "0", "--device", "1080ti"], "unknown device for nb201"),
 ]
 
 

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 import sys
 from typing import Any
 
 import click
 
+from archscout import __version__
 from archscout.exceptions import ArchscoutError, UnknownNameError
 
 SPACE_DATASETS = {"nb201": ("cifar10", "cifar100", "ImageNet16-120"), "fbnet": ("cifar100", "ImageNet")}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="archscout")
+@click.version_option(version=__version__, prog_name="archscout")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
@@ -66,7 +68,7 @@ def _json_value(name: str, v: float) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def hw_query(space: str, dataset: str, arch: str, devices: tuple[str, ...], as_json: bool) -> None:
     """All metrics of one architecture: hardware cost, params, FLOPs (and NB201 accuracies)."""
-    from archscout.hardware import get_cost_model, get_device, metric_info
+    from archscout.hardware import get_cost_model, get_device, list_devices, metric_info
 
     if space not in SPACE_DATASETS:
         raise UnknownNameError("space", space, SPACE_DATASETS)
@@ -77,6 +79,10 @@ def hw_query(space: str, dataset: str, arch: str, devices: tuple[str, ...], as_j
     metrics = model.metrics
     if devices:
         wanted = {m.name for d in devices for m in get_device(d).metrics}
+        for d in devices:
+            if not {m.name for m in get_device(d).metrics} & set(metrics):
+                covering = [n for n in list_devices() if any(m.name in metrics for m in get_device(n).metrics)]
+                raise UnknownNameError(f"device for {space}/{dataset}", d, covering)
         keep = {"params", "flops", "train_acc", "valid_acc", "test_acc"}
         metrics = tuple(m for m in metrics if m in wanted or m in keep)
     values = model.query(parsed, metrics)
@@ -99,7 +105,7 @@ def hw_query(space: str, dataset: str, arch: str, devices: tuple[str, ...], as_j
     table = Table(title=title)
     for col in ("metric", "value", "unit", "source"):
         table.add_column(col, overflow="fold")
-    collapsed = {r for r in missing.values() if list(missing.values()).count(r) > 3}
+    collapsed = {r for r, n in Counter(missing.values()).items() if n > 3}
     for m, v in values.items():
         if missing.get(m) in collapsed:
             continue

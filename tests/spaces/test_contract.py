@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from archscout.exceptions import UnknownNameError
+from archscout.exceptions import InvalidArchError, UnknownNameError
 from archscout.spaces import Arch, get_space, list_spaces
 
 
@@ -29,4 +29,11 @@ def test_contract(name):
         assert child in nbrs and all(space.is_valid(n.ops) for n in nbrs)
         assert space.encode(arch).shape == (sum(space.choices),)
     assert len(space.param_names) == len(space.choices)
+    with pytest.raises(InvalidArchError):
+        space.make([True] * len(space.choices))
+    with pytest.raises(InvalidArchError):
+        space.make([0.5] * len(space.choices))
+    other = next(get_space(n) for n in list_spaces() if n != name)
+    with pytest.raises(InvalidArchError, match=f"given to space '{name}'"):
+        space.to_str(other.sample(0))
     assert space.sample(3) == space.sample(3)

@@ -95,12 +95,11 @@ class CostModel(abc.ABC):
         """Why a metric is NaN for this arch (None when it has a value)."""
         return None
 
-    def metric_info(self, metric: str) -> MetricInfo:
-        return metric_info(metric)
-
-    def _check_metrics(self, metrics: Sequence[str] | None) -> tuple[str, ...]:
+    def _check_metrics(self, metrics: Sequence[str] | str | None) -> tuple[str, ...]:
         if metrics is None:
             return self.metrics
+        if isinstance(metrics, str):
+            metrics = (metrics,)
         for m in metrics:
             if m not in self.metrics:
                 raise UnknownNameError(f"{self.space_name}/{self.dataset} metric", m, self.metrics)
@@ -147,6 +146,13 @@ def resolve_metric(text: str) -> str:
     if not names:
         raise UnknownNameError(f"quantity on device {device!r}", quantity, sorted({m.quantity for m in dev.metrics}))
     return names[0]
+
+
+def geomean(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """Geometric mean across columns; 0 if any is 0, NaN if any is NaN (no log(0) warning)."""
+    stacked = np.stack(columns)
+    with np.errstate(divide="ignore"):
+        return np.exp(np.mean(np.log(stacked), axis=0))
 
 
 def nan_product(columns: Sequence[np.ndarray]) -> np.ndarray:

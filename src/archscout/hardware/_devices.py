@@ -44,6 +44,8 @@ HWNB_DEVICES = (
            {"nb201": NB201_DATASETS, "fbnet": FBNET_DATASETS}),
 )
 
+HELP_DUPLICATES = ("eyeriss", "fpga", "pixel3", "raspi4")  # HELP repeats HW-NAS-Bench's values for these
+
 # HELP column name -> (device, batch size or None)
 HELP_COLUMNS = {
     **{f"{gpu}_{b}": (gpu, b) for gpu in ("1080ti", "2080ti", "titanx", "titanxp") for b in (1, 32, 64, 256)},

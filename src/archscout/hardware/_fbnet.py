@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from archscout.exceptions import DataIntegrityError, UnknownNameError
-from archscout.hardware._base import CostModel, nan_product
+from archscout.exceptions import DataIntegrityError, InvalidArchError, UnknownNameError
+from archscout.hardware._base import CostModel, geomean, nan_product
 from archscout.hardware._counting import fbnet_params_macs
-from archscout.hardware._devices import FBNET_DATASETS, help_metric_name, help_sort_key
+from archscout.hardware._devices import FBNET_DATASETS, HELP_DUPLICATES, help_metric_name, help_sort_key
 from archscout.hardware._tables import load_arrays, load_json
 from archscout.spaces import get_space
 from archscout.spaces._fbnet import FBNET_OP_PARAMS, fbnet_config, fbnet_layers
@@ -21,7 +21,6 @@ HWNB_FBNET_METRICS = (
     "edgegpu_latency", "edgegpu_energy", "raspi4_latency", "pixel3_latency",
     "eyeriss_latency", "eyeriss_energy", "fpga_latency", "fpga_energy",
 )
-HELP_DUPLICATES = ("eyeriss", "fpga", "pixel3", "raspi4")
 HELP_MISSING = "HELP measured only its 5,000 sampled FBNet archs (CIFAR-100 setting); this is not one of them"
 
 
@@ -107,14 +106,14 @@ class FBNetLUT(CostModel):
     def query_many(self, archs: Iterable[Any] | None = None,
                    metrics: Sequence[str] | None = None) -> pd.DataFrame:
         if archs is None:
-            raise UnknownNameError("archs for fbnet (9^22 archs cannot be listed)", None, ["a list of archs"])
+            raise InvalidArchError("fbnet: give a list of archs (the 9^22 archs cannot be listed)")
         names = self._check_metrics(metrics)
         parsed = self._parse(archs)
         ops = np.array([a.ops for a in parsed], dtype=np.int64).reshape(-1, 22)
         cols: dict[str, np.ndarray] = self.lut_sum(ops)
         products = [cols[m] for m in HWNB_FBNET_METRICS]
         cols["average_hw_metric"] = nan_product(products)
-        cols["geomean_hw_metric"] = np.exp(np.mean(np.log(products), axis=0))
+        cols["geomean_hw_metric"] = geomean(products)
         rows, help_cols = self._help
         where = np.array([rows.get(a.ops, -1) for a in parsed], dtype=np.int64)
         for name, v in help_cols.items():
@@ -124,6 +123,8 @@ class FBNetLUT(CostModel):
         return pd.DataFrame({m: cols[m] for m in names}, index=[self.space.to_str(a) for a in parsed])
 
     def missing_reason(self, arch: Any, metric: str) -> str | None:
+        """Why a metric is NaN. Note: HW-NAS-Bench's FPGA tables cost skip layers, the stem and the
+        head at 0, so all-skip archs have fpga_latency 0 (a source quirk kept as is)."""
         self._check_metrics([metric])
         if metric in self._help[1] and self.space.parse(arch).ops not in self._help[0]:
             return HELP_MISSING

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from archscout.exceptions import UnknownNameError
-from archscout.hardware._base import CostModel, nan_product
+from archscout.hardware._base import CostModel, geomean, nan_product
 from archscout.hardware._counting import nb201_params_macs
-from archscout.hardware._devices import NB201_DATASETS, help_metric_name, help_sort_key
+from archscout.hardware._devices import HELP_DUPLICATES, NB201_DATASETS, help_metric_name, help_sort_key
 from archscout.hardware._tables import load_arrays
 from archscout.spaces import get_space
 
@@ -28,7 +28,6 @@ ACCURACY_SETTING = {
     "cifar100": "NB201 cifar100: valid / test = the two halves of the CIFAR-100 test set",
     "ImageNet16-120": "NB201 ImageNet16-120: valid / test = the two halves of its test set",
 }
-HELP_DUPLICATES = ("eyeriss", "fpga", "pixel3", "raspi4")  # HELP repeats HW-NAS-Bench's cifar10 values
 EDGETPU_MISSING = ("no Edge TPU measurement in HW-NAS-Bench for this architecture (the source stores -1; "
                    "4,699 of 15,625 archs, nearly all with a 'none' op)")
 
@@ -59,7 +58,7 @@ class NB201Bench(CostModel):
             cols[m] = np.where(v < 0, np.nan, v)  # -1 marks "not measured"
         products = [cols[m] for m in HWNB_NB201_METRICS if m != "eyeriss_arithmetic_intensity"]
         cols["average_hw_metric"] = nan_product(products)
-        cols["geomean_hw_metric"] = np.exp(np.mean(np.log(products), axis=0))
+        cols["geomean_hw_metric"] = geomean(products)
         if self.dataset == "cifar10":
             help_cols = load_arrays("help_nb201_latency.npz")
             for col in sorted(set(help_cols) - set(HELP_DUPLICATES), key=help_sort_key):
@@ -89,7 +88,8 @@ class NB201Bench(CostModel):
         return ACCURACY_SETTING[self.dataset]
 
     def column(self, metric: str) -> np.ndarray:
-        """One metric for all archs, in NB201 index order (read-only view)."""
+        """One metric for all archs, in NB201 index order (read-only view). May hold NaN: use
+        ``np.nanargmin``/pandas ``idxmin``, never plain ``np.argmin``."""
         self._check_metrics([metric])
         return self._columns[metric]
 
@@ -106,8 +106,7 @@ class NB201Bench(CostModel):
             return self.table(metrics)
         idx = self.space.indices(archs)
         names = self._check_metrics(metrics)
-        df = pd.DataFrame({m: self._columns[m][idx] for m in names}, index=pd.Index(idx, name="nb201_index"))
-        return df
+        return pd.DataFrame({m: self._columns[m][idx] for m in names}, index=pd.Index(idx, name="nb201_index"))
 
     def query(self, arch: Any, metrics: Sequence[str] | None = None) -> dict[str, float]:
         i = self.space.index(self.space.parse(arch))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+import operator
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,6 +29,11 @@ class Arch:
 
     def __str__(self) -> str:
         return get_space(self.space).to_str(self)
+
+
+def is_int(text: str, signed: bool = False) -> bool:
+    """Whether ``text`` is a plain ASCII integer (``str.isdigit`` also accepts '²')."""
+    return re.fullmatch(r"-?[0-9]+" if signed else r"[0-9]+", text) is not None
 
 
 def as_rng(seed: SeedLike) -> np.random.Generator:
@@ -65,8 +72,11 @@ class SearchSpace(abc.ABC):
     def make(self, ops: Sequence[int]) -> Arch:
         """An Arch from an op-index vector, validated."""
         try:
-            ops = tuple(int(o) for o in ops)
-        except (TypeError, ValueError):
+            items = list(ops)
+            if isinstance(ops, (str, bytes)) or any(isinstance(o, (bool, np.bool_)) for o in items):
+                raise TypeError
+            ops = tuple(operator.index(o) for o in items)
+        except TypeError:
             raise InvalidArchError(f"{self.name}: architecture {ops!r} is not a list of integers") from None
         if len(ops) != len(self.choices):
             raise InvalidArchError(
@@ -87,6 +97,8 @@ class SearchSpace(abc.ABC):
             if value.space != self.name:
                 raise InvalidArchError(f"architecture of space {value.space!r} given to space {self.name!r}")
             return value
+        if isinstance(value, (bool, np.bool_)):
+            raise InvalidArchError(f"{self.name}: {value!r} is not an architecture")
         if isinstance(value, (int, np.integer)):
             return self.from_index(int(value))
         if isinstance(value, str):
@@ -119,6 +131,7 @@ class SearchSpace(abc.ABC):
 
     def neighbours(self, arch: Arch) -> list[Arch]:
         """Every valid architecture that differs from ``arch`` at exactly one position."""
+        arch = self.parse(arch)
         out = []
         for pos, n in enumerate(self.choices):
             for o in range(n):
@@ -136,7 +149,7 @@ class SearchSpace(abc.ABC):
     def encode(self, arch: Arch | Sequence[Arch]) -> np.ndarray:
         """One-hot features: shape (sum(choices),) for one arch, (n, sum(choices)) for many."""
         single = isinstance(arch, Arch)
-        ops = np.array([arch.ops] if single else [a.ops for a in arch], dtype=np.int64)
+        ops = np.array([self.parse(arch).ops] if single else [self.parse(a).ops for a in arch], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(self.choices)[:-1]])
         out = np.zeros((len(ops), int(sum(self.choices))), dtype=np.float32)
         if len(ops):

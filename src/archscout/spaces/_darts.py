@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from archscout.exceptions import InvalidArchError
-from archscout.spaces._base import Arch, SearchSpace, SeedLike, as_rng, register_space
+from archscout.spaces._base import Arch, SearchSpace, SeedLike, as_rng, is_int, register_space
 
 if TYPE_CHECKING:
     from archscout.nn._darts import DartsNetwork
@@ -265,7 +265,7 @@ class DartsSpace(SearchSpace):
     def _input(value: Any, cell: str, node: int) -> int:
         try:
             inp = int(value)
-            ok = inp == value or (isinstance(value, str) and value.strip().isdigit())
+            ok = inp == value or (isinstance(value, str) and is_int(value.strip()))
         except (TypeError, ValueError):
             ok = False
         if isinstance(value, bool) or not ok or not 0 <= inp < 2 + node:
@@ -329,7 +329,7 @@ class DartsSpace(SearchSpace):
                             f"darts: {cell} node {node} edge {token.strip()!r} is not 'op_name~input'"
                         )
                     inp = inp.strip()
-                    edges.append((name.strip(), int(inp) if inp.isdigit() else inp))
+                    edges.append((name.strip(), int(inp) if is_int(inp) else inp))
             halves.append(edges)
         return self._from_edges(halves)
 

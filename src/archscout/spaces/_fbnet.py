@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from archscout.exceptions import InvalidArchError, UnknownNameError
-from archscout.spaces._base import Arch, SearchSpace, register_space
+from archscout.spaces._base import Arch, SearchSpace, is_int, register_space
 
 if TYPE_CHECKING:
     from torch import nn
@@ -201,7 +201,7 @@ class FBNetSpace(SearchSpace):
         ops = []
         for pos, tok in enumerate(tokens):
             t = tok.strip("'\"")
-            if t.isdigit() and int(t) < len(FBNET_OPS):
+            if is_int(t) and int(t) < len(FBNET_OPS):
                 ops.append(int(t))
             elif t in FBNET_OPS:
                 ops.append(FBNET_OPS.index(t))

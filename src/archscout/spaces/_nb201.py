@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from archscout.exceptions import InvalidArchError, UnknownNameError
-from archscout.spaces._base import Arch, SearchSpace, register_space
+from archscout.spaces._base import Arch, SearchSpace, is_int, register_space
 from archscout.spaces._nb201_perm import NB201_PERM
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -68,7 +68,7 @@ class NB201Space(SearchSpace):
         return f"|{n[0]}|+|{n[1]}|{n[2]}|+|{n[3]}|{n[4]}|{n[5]}|"
 
     def to_str(self, arch: Arch) -> str:
-        return self._format(arch.ops)
+        return self._format(self.parse(arch).ops)
 
     def from_str(self, text: str) -> Arch:
         index = self._str_to_index.get(text)
@@ -77,19 +77,20 @@ class NB201Space(SearchSpace):
         return self.make(self._parse(text))
 
     def _parse(self, text: str) -> tuple[int, ...]:
-        bad = f"nb201: malformed architecture string {text!r}"
+        shown = text if len(text) <= 120 else text[:117] + "..."
+        bad = f"nb201: malformed architecture string {shown!r}"
         nodes = text.strip().split("+")
         if len(nodes) != 3:
             raise InvalidArchError(f"{bad}: expected 3 node groups joined by '+' like "
-                                   "'|op~0|+|op~0|op~1|+|op~0|op~1|op~2|', got {len(nodes)}")
+                                   f"'|op~0|+|op~0|op~1|+|op~0|op~1|op~2|', got {len(nodes)}")
         edge_ops: dict[tuple[int, int], int] = {}
         for node, group in enumerate(nodes, start=1):
             tokens = [t for t in group.split("|") if t.strip()]
             if len(tokens) != node:
                 raise InvalidArchError(f"{bad}: node {node} needs {node} inputs, got {len(tokens)}")
             for token in tokens:
-                name, sep, src = token.strip().partition("~")
-                if not sep or not src.isdigit():
+                name, sep, src = (part.strip() for part in token.partition("~"))
+                if not sep or not is_int(src):
                     raise InvalidArchError(f"{bad}: token {token!r} is not 'opname~source'")
                 if name not in _OP_ID:
                     raise UnknownNameError("nb201 op", name, NB201_OPS)
@@ -100,7 +101,7 @@ class NB201Space(SearchSpace):
         return tuple(edge_ops[e] for e in NB201_EDGES)
 
     def index(self, arch: Arch) -> int:
-        return int(self._inv_perm[int(np.dot(arch.ops, _POW5))])
+        return int(self._inv_perm[int(np.dot(self.parse(arch).ops, _POW5))])
 
     def indices(self, archs) -> np.ndarray:
         """NB201 indices of many archs at once."""
@@ -113,7 +114,7 @@ class NB201Space(SearchSpace):
         return Arch(self.name, tuple(int(o) for o in self.ops_table[index]))
 
     def parse(self, value: Any) -> Arch:
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and is_int(value.strip(), signed=True):
             return self.from_index(int(value))
         return super().parse(value)
 
