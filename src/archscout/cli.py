@@ -13,9 +13,6 @@ import click
 from archscout import __version__
 from archscout.exceptions import ArchscoutError, UnknownNameError
 
-SPACE_DATASETS = {"nb201": ("cifar10", "cifar100", "ImageNet16-120"), "fbnet": ("cifar100", "ImageNet")}
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(version=__version__, prog_name="archscout")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
@@ -70,10 +67,6 @@ def hw_query(space: str, dataset: str, arch: str, devices: tuple[str, ...], as_j
     """All metrics of one architecture: hardware cost, params, FLOPs (and NB201 accuracies)."""
     from archscout.hardware import get_cost_model, get_device, list_devices, metric_info
 
-    if space not in SPACE_DATASETS:
-        raise UnknownNameError("space", space, SPACE_DATASETS)
-    if dataset not in SPACE_DATASETS[space]:
-        raise UnknownNameError(f"{space} dataset", dataset, SPACE_DATASETS[space])
     model = get_cost_model(space, dataset)
     parsed = model.space.parse(arch)
     metrics = model.metrics

@@ -17,7 +17,7 @@ _cache: dict[tuple[str, str], CostModel] = {}
 def get_cost_model(space: str, dataset: str) -> CostModel:
     """The (cached) tabular cost model of a space on a dataset, e.g. ``get_cost_model("nb201", "cifar10")``."""
     if space not in _COST_MODELS:
-        raise UnknownNameError("space with a cost table", space, _COST_MODELS)
+        raise UnknownNameError("space", space, _COST_MODELS)
     key = (space, dataset)
     if key not in _cache:
         _cache[key] = _COST_MODELS[space](dataset)
