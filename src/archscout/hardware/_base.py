@@ -116,6 +116,7 @@ _EXTRA_METRICS = {
                         "multiply-accumulates of conv and linear layers, one image (PyTorch FlopCounterMode / 2)"),
     "train_acc": MetricInfo("train_acc", "", "accuracy", "%", "NB201 200-epoch training accuracy"),
     "valid_acc": MetricInfo("valid_acc", "", "accuracy", "%", "NB201 200-epoch validation accuracy"),
+    "valid_error": MetricInfo("valid_error", "", "error", "%", "100 - valid_acc (minimized)"),
     "test_acc": MetricInfo("test_acc", "", "accuracy", "%", "NB201 200-epoch test accuracy"),
     "average_hw_metric": MetricInfo("average_hw_metric", "", "product", "mixed",
                                     "HW-NAS-Bench's 'average': the PRODUCT of the latency/energy metrics"),

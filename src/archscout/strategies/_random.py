@@ -1,0 +1,58 @@
+"""Random search, with and without replacement: the simplest strategy and the template for others."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import optuna
+
+from archscout.exceptions import ArchscoutError
+from archscout.spaces import Arch, SearchSpace
+from archscout.strategies._base import ArchSampler, arch_from_params, register_strategy
+
+_DRAWS = 1000  # rejection draws before enumerating what is left (small spaces) or giving up
+_ENUMERABLE = 200_000  # spaces up to this size are enumerated when rejection sampling fails
+
+
+def taken_archs(study: optuna.Study, space: SearchSpace, trial: optuna.trial.FrozenTrial) -> set[Arch]:
+    """Archs of every trial of the study but ``trial``, whatever its state (running and failed too)."""
+    trials = study.get_trials(deepcopy=False)
+    return {a for t in trials if t.number != trial.number and (a := arch_from_params(space, t.params))}
+
+
+def sample_new(space: SearchSpace, rng: np.random.Generator, taken: set[Arch]) -> Arch:
+    """A uniformly random arch not in ``taken``; ArchscoutError when none is left."""
+    for _ in range(_DRAWS):
+        arch = space.sample(rng)
+        if arch not in taken:
+            return arch
+    if space.size is not None and space.size <= _ENUMERABLE:
+        rest = [a for ops in itertools.product(*map(range, space.choices))
+                if space.is_valid(ops) and (a := Arch(space.name, ops)) not in taken]
+        if rest:
+            return rest[int(rng.integers(len(rest)))]
+        raise ArchscoutError(f"space {space.name!r} is exhausted: all {space.size} architectures are in the study")
+    raise ArchscoutError(f"space {space.name!r} looks exhausted: {_DRAWS} random draws found no new architecture")
+
+
+@register_strategy("random")
+class RandomArchSampler(ArchSampler):
+    """Uniform random architectures; with ``replace=False`` never one already in the study."""
+
+    def __init__(self, space: SearchSpace, seed: int | None = None, replace: bool = True):
+        super().__init__(space, seed)
+        self.replace = replace
+
+    def propose(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> Arch:
+        if self.replace:
+            return self.space.sample(self._rng)
+        return sample_new(self.space, self._rng, taken_archs(study, self.space, trial))
+
+
+@register_strategy("random-noreplace")
+class NoReplaceRandomSampler(RandomArchSampler):
+    """Random search without replacement: skips every arch of the study's trials, running ones included."""
+
+    def __init__(self, space: SearchSpace, seed: int | None = None):
+        super().__init__(space, seed, replace=False)

@@ -1,0 +1,69 @@
+import optuna
+import pytest
+
+from archscout.exceptions import ArchscoutError, UnknownNameError
+from archscout.experiment import ExperimentConfig, run_experiment
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def complete(study):
+    return study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+
+
+def test_single_objective_run_and_resume(tmp_path):
+    cfg = ExperimentConfig(space="nb201", dataset="cifar100", strategy="random", n_trials=20, seed=1,
+                           run_dir=tmp_path, name="s")
+    study = run_experiment(cfg)
+    assert len(complete(study)) == 20 and (tmp_path / "s" / "study.db").exists()
+    best = study.best_trial
+    assert "test_acc" in best.user_attrs["reported"] and best.user_attrs["cost_s"] > 0
+    # same command, larger budget: resumes, keeps the first 20, no duplicates
+    study2 = run_experiment(ExperimentConfig(**{**cfg.__dict__, "n_trials": 30}))
+    trials = complete(study2)
+    assert len(trials) == 30 and [t.number for t in trials] == list(range(30))
+    assert run_experiment(ExperimentConfig(**{**cfg.__dict__, "n_trials": 30})).trials == study2.trials
+
+
+def test_multi_objective_with_constraint(tmp_path):
+    cfg = ExperimentConfig(objectives=("valid_error", "latency@raspi4"), constraints=("latency@raspi4 <= 8",),
+                           strategy="optuna-nsga2", n_trials=30, run_dir=tmp_path, name="mo")
+    study = run_experiment(cfg)
+    assert len(study.directions) == 2
+    for t in complete(study):
+        assert t.user_attrs["constraints"] == [pytest.approx(t.values[1] - 8)]
+
+
+def test_repeats_answered_from_study(tmp_path):
+    cfg = ExperimentConfig(space="nb201", strategy="optuna-random", n_trials=1, run_dir=tmp_path, name="r")
+    study = run_experiment(cfg)
+    params = study.trials[0].params
+    study.enqueue_trial(params)
+    study = run_experiment(ExperimentConfig(**{**cfg.__dict__, "n_trials": 2}))
+    assert study.trials[1].user_attrs.get("repeat") is True and study.trials[1].value == study.trials[0].value
+
+
+def test_nan_objective_fails_trial_not_run(tmp_path):
+    cfg = ExperimentConfig(objectives=("latency@edgetpu",), strategy="optuna-random", n_trials=40,
+                           run_dir=tmp_path, name="tpu")
+    study = run_experiment(cfg)
+    failed = study.get_trials(states=(optuna.trial.TrialState.FAIL,))
+    assert failed and len(complete(study)) == 40 - len(failed) or len(complete(study)) == 40
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(n_trials=0), "budget n_trials=0"),
+    (dict(strategy="bogus"), "unknown strategy 'bogus'"),
+    (dict(objectives=("latency@rpi",)), "unknown device 'rpi'"),
+    (dict(objectives=("accuracy",)), "unknown metric 'accuracy'"),
+    (dict(constraints=("latency@raspi4 = 3",)), "is not 'metric <= number'"),
+])
+def test_bad_config(kwargs, match):
+    with pytest.raises((ArchscoutError, UnknownNameError), match=match):
+        ExperimentConfig(**kwargs)
+
+
+def test_bad_storage(tmp_path):
+    cfg = ExperimentConfig(storage="notadb://x", run_dir=tmp_path, n_trials=1)
+    with pytest.raises(ArchscoutError, match="storage 'notadb://x' cannot be opened"):
+        run_experiment(cfg)
