@@ -6,8 +6,8 @@ import optuna
 
 from archscout.exceptions import ArchscoutError
 from archscout.spaces import Arch, SearchSpace
-from archscout.strategies._base import ArchSampler, completed_archs, register_strategy
-from archscout.strategies._random import sample_new, taken_archs
+from archscout.strategies._base import ArchSampler, register_strategy
+from archscout.strategies._random import StudyArchs, sample_new
 
 
 def objective_sign(study: optuna.Study, strategy: str) -> float:
@@ -45,11 +45,12 @@ class RegularizedEvolutionSampler(ArchSampler):
         self.population_size = population_size
         self.sample_size = sample_size
         self.max_attempts = max_attempts
+        self._archs = StudyArchs(space)
 
     def propose(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> Arch:
         sign = objective_sign(study, "rea")
-        taken = taken_archs(study, self.space, trial)
-        population = completed_archs(study, self.space)[-self.population_size:]
+        taken, completed = self._archs(study, trial)
+        population = completed[-self.population_size:]
         if len(population) < self.population_size:
             return sample_new(self.space, self._rng, taken)
         picks = self._rng.choice(len(population), size=self.sample_size, replace=False)

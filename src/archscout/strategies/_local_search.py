@@ -9,9 +9,9 @@ import optuna
 
 from archscout.exceptions import ArchscoutError
 from archscout.spaces import Arch, SearchSpace
-from archscout.strategies._base import ArchSampler, completed_archs, register_strategy
+from archscout.strategies._base import ArchSampler, register_strategy
 from archscout.strategies._evolution import objective_sign
-from archscout.strategies._random import sample_new, taken_archs
+from archscout.strategies._random import StudyArchs, sample_new
 
 
 @register_strategy("ls")
@@ -42,12 +42,13 @@ class LocalSearchSampler(ArchSampler):
         # neighbourhood is all taken): both only grow as trials are added, so this cache is exact
         self._settled: set[Arch] = set()
         self._study_name: str | None = None
+        self._archs = StudyArchs(space)
 
     def propose(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> Arch:
         sign = objective_sign(study, "ls")
-        taken = taken_archs(study, self.space, trial)
+        taken, completed = self._archs(study, trial)
         score: dict[Arch, float] = {}
-        for arch, t in completed_archs(study, self.space):
+        for arch, t in completed:
             score[arch] = max(score.get(arch, -math.inf), sign * t.value)
         if len(score) < self.n_init:
             return sample_new(self.space, self._rng, taken)

@@ -13,12 +13,34 @@ from archscout.strategies._base import ArchSampler, arch_from_params, register_s
 
 _DRAWS = 1000  # rejection draws before enumerating what is left (small spaces) or giving up
 _ENUMERABLE = 200_000  # spaces up to this size are enumerated when rejection sampling fails
+_UNSEEN = object()
 
 
-def taken_archs(study: optuna.Study, space: SearchSpace, trial: optuna.trial.FrozenTrial) -> set[Arch]:
-    """Archs of every trial of the study but ``trial``, whatever its state (running and failed too)."""
-    trials = study.get_trials(deepcopy=False)
-    return {a for t in trials if t.number != trial.number and (a := arch_from_params(space, t.params))}
+class StudyArchs:
+    """The archs of a study's trials, each finished trial's read once (finished trials never change)."""
+
+    def __init__(self, space: SearchSpace):
+        self.space = space
+        self._study: str | None = None
+        self._finished: dict[int, Arch | None] = {}
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial
+                 ) -> tuple[set[Arch], list[tuple[Arch, optuna.trial.FrozenTrial]]]:
+        """(archs of every trial but ``trial``, whatever its state; (arch, trial) of the complete ones)."""
+        if study.study_name != self._study:
+            self._study, self._finished = study.study_name, {}
+        taken, completed = set(), []
+        for t in study.get_trials(deepcopy=False):
+            arch = self._finished.get(t.number, _UNSEEN)
+            if arch is _UNSEEN:
+                arch = arch_from_params(self.space, t.params)
+                if t.state.is_finished():
+                    self._finished[t.number] = arch
+            if arch is not None and t.number != trial.number:
+                taken.add(arch)
+                if t.state == optuna.trial.TrialState.COMPLETE:
+                    completed.append((arch, t))
+        return taken, completed
 
 
 def sample_new(space: SearchSpace, rng: np.random.Generator, taken: set[Arch]) -> Arch:
@@ -32,8 +54,10 @@ def sample_new(space: SearchSpace, rng: np.random.Generator, taken: set[Arch]) -
                 if space.is_valid(ops) and (a := Arch(space.name, ops)) not in taken]
         if rest:
             return rest[int(rng.integers(len(rest)))]
-        raise ArchscoutError(f"space {space.name!r} is exhausted: all {space.size} architectures are in the study")
-    raise ArchscoutError(f"space {space.name!r} looks exhausted: {_DRAWS} random draws found no new architecture")
+        raise ArchscoutError(
+            f"space {space.name!r} is exhausted: all {space.size} architectures are in the study")
+    raise ArchscoutError(
+        f"space {space.name!r} looks exhausted: {_DRAWS} random draws found no new architecture")
 
 
 @register_strategy("random")
@@ -43,11 +67,12 @@ class RandomArchSampler(ArchSampler):
     def __init__(self, space: SearchSpace, seed: int | None = None, replace: bool = True):
         super().__init__(space, seed)
         self.replace = replace
+        self._archs = StudyArchs(space)
 
     def propose(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> Arch:
         if self.replace:
             return self.space.sample(self._rng)
-        return sample_new(self.space, self._rng, taken_archs(study, self.space, trial))
+        return sample_new(self.space, self._rng, self._archs(study, trial)[0])
 
 
 @register_strategy("random-noreplace")
