@@ -176,7 +176,7 @@ def test_ls_climbs_to_local_optimum():
 def test_multi_objective_rejected(name):
     sampler = create_strategy(name, NB201, seed=0)
     study = optuna.create_study(sampler=sampler, directions=["maximize", "minimize"])
-    with pytest.raises(ArchscoutError, match=f"strategy '{name}' optimizes one objective but the study has 2;"):
+    with pytest.raises(ArchscoutError, match=f"strategy '{name}' optimizes one objective but the study has 2"):
         study.optimize(lambda t: (objective_for(NB201, lambda a: 0.0)(t), 0.0), n_trials=1)
 
 
