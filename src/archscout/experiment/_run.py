@@ -68,38 +68,39 @@ def run_experiment(config: ExperimentConfig, evaluator: Evaluator | None = None)
         study_name=config.study_name, storage=make_storage(config.storage_url()),
         directions=[o.direction for o in objectives], sampler=make_sampler(config, space), load_if_exists=True,
     )
-    seen: dict = {}
+    seen: dict = {}  # arch -> (objective value(s), user attrs): every completed evaluation, this run's too
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         arch = arch_from_params(space, t.params)
         if arch is not None:
-            seen.setdefault(arch, t)
+            seen.setdefault(arch, (t.values if len(objectives) > 1 else t.value, t.user_attrs))
     dists = arch_distributions(space)
 
     def objective(trial: optuna.Trial):
         params = {name: trial.suggest_categorical(name, d.choices) for name, d in dists.items()}
         arch = space.make([params[n] for n in space.param_names])
         if arch in seen:
-            old = seen[arch]
+            value, attrs = seen[arch]
             trial.set_user_attr("repeat", True)
             for key in ("arch", "constraints", "reported", "cost_s", "metrics"):
-                trial.set_user_attr(key, old.user_attrs.get(key))
-            for c, v in zip(constraints, old.user_attrs.get("constraints") or []):
+                trial.set_user_attr(key, attrs.get(key))
+            for c, v in zip(constraints, attrs.get("constraints") or []):
                 trial.set_constraint(str(c), v)
-            return old.values if len(objectives) > 1 else old.value
+            return value
         result = evaluator.evaluate(arch)
         metrics = {m: result.values[m] for m in {o.metric for o in objectives} | {c.metric for c in constraints}}
-        trial.set_user_attr("arch", space.to_str(arch))
-        trial.set_user_attr("metrics", metrics)
-        trial.set_user_attr("reported", result.reported)
-        trial.set_user_attr("cost_s", result.cost_s)
         violations = [c.violation(metrics[c.metric]) for c in constraints]
-        trial.set_user_attr("constraints", violations)
+        attrs = {"arch": space.to_str(arch), "metrics": metrics, "reported": result.reported,
+                 "cost_s": result.cost_s, "constraints": violations}
+        for key, v in attrs.items():
+            trial.set_user_attr(key, v)
         for c, v in zip(constraints, violations):  # Optuna's samplers read these (feasible when <= 0)
             trial.set_constraint(str(c), v)
         values = [metrics[o.metric] for o in objectives]
         if any(v != v for v in values):
             raise ArchscoutError(f"objective is NaN for {space.to_str(arch)}: the table has no value")
-        return values if len(values) > 1 else values[0]
+        value = values if len(values) > 1 else values[0]
+        seen[arch] = (value, attrs)
+        return value
 
     done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
     remaining = config.n_trials - done

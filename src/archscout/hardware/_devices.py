@@ -82,7 +82,7 @@ _HELP_INFO = {
 
 def _help_device(name: str) -> Device:
     title, kind, batches = _HELP_INFO[name]
-    spaces = ("nb201", "fbnet") if kind != "gpu" else tuple(batches)
+    spaces = tuple(batches) or ("nb201", "fbnet")  # GPUs list their batch sizes per space
     metrics = []
     for b in sorted({b for bs in batches.values() for b in bs}) if kind == "gpu" else [None]:
         desc = f"latency, batch {b}" if b else _LAT
