@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import optuna
-
 from archscout.exceptions import ArchscoutError
 from archscout.spaces import Arch, SearchSpace
 from archscout.strategies._base import ArchSampler, register_strategy
-from archscout.strategies._random import StudyArchs, sample_new
-
-
-def objective_sign(study: optuna.Study, strategy: str) -> float:
-    """+1 when the study maximizes, -1 when it minimizes; ArchscoutError when it has several objectives."""
-    directions = study.directions
-    if len(directions) != 1:
-        raise ArchscoutError(
-            f"strategy {strategy!r} optimizes one objective but the study has {len(directions)}; "
-            "use a multi-objective strategy (e.g. 'random' or Optuna's NSGAIISampler)"
-        )
-    return 1.0 if directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1.0
+from archscout.strategies._history import History
+from archscout.strategies._random import sample_new
 
 
 @register_strategy("rea")
@@ -29,9 +17,9 @@ class RegularizedEvolutionSampler(ArchSampler):
     member leaves as each new one arrives. Until the population is full, archs are random and new.
     Then ``sample_size`` members are drawn uniformly without replacement, the best by the study's
     objective is the parent, and the child is ``space.mutate(parent)``. A child already in the
-    study (any state, running included) is re-mutated up to ``max_attempts`` times, then replaced
+    search (finished, failed or pending) is re-mutated up to ``max_attempts`` times, then replaced
     by a random new neighbour of the parent, then by a random new arch. Everything is derived from
-    the study, so the search resumes and runs on several workers as is.
+    the History, so the search resumes and runs on several workers as is.
     """
 
     def __init__(self, space: SearchSpace, seed: int | None = None, population_size: int = 50,
@@ -45,16 +33,15 @@ class RegularizedEvolutionSampler(ArchSampler):
         self.population_size = population_size
         self.sample_size = sample_size
         self.max_attempts = max_attempts
-        self._archs = StudyArchs(space)
 
-    def propose(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> Arch:
-        sign = objective_sign(study, "rea")
-        taken, completed = self._archs(study, trial)
-        population = completed[-self.population_size:]
+    def propose(self, history: History) -> Arch:
+        history.scores()  # checks there is one objective
+        taken = history.taken
+        population = history.observations[-self.population_size:]
         if len(population) < self.population_size:
             return sample_new(self.space, self._rng, taken)
         picks = self._rng.choice(len(population), size=self.sample_size, replace=False)
-        parent = max((population[i] for i in sorted(picks)), key=lambda at: sign * at[1].value)[0]
+        parent = max((population[i] for i in sorted(picks)), key=history.score).arch
         for _ in range(self.max_attempts):
             child = self.space.mutate(parent, self._rng)
             if child not in taken:

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import math
 
-import optuna
-
 from archscout.exceptions import ArchscoutError
 from archscout.spaces import Arch, SearchSpace
 from archscout.strategies._base import ArchSampler, register_strategy
-from archscout.strategies._evolution import objective_sign
-from archscout.strategies._random import StudyArchs, sample_new
+from archscout.strategies._history import History
+from archscout.strategies._random import sample_new
 
 
 @register_strategy("ls")
@@ -41,19 +39,14 @@ class LocalSearchSampler(ArchSampler):
         # completed archs that can never be a climb position again (a better neighbour exists or the
         # neighbourhood is all taken): both only grow as trials are added, so this cache is exact
         self._settled: set[Arch] = set()
-        self._study_name: str | None = None
-        self._archs = StudyArchs(space)
+        self._for: History | None = None
 
-    def propose(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> Arch:
-        sign = objective_sign(study, "ls")
-        taken, completed = self._archs(study, trial)
-        score: dict[Arch, float] = {}
-        for arch, t in completed:
-            score[arch] = max(score.get(arch, -math.inf), sign * t.value)
+    def propose(self, history: History) -> Arch:
+        score, taken = history.scores(), history.taken
         if len(score) < self.n_init:
             return sample_new(self.space, self._rng, taken)
-        if study.study_name != self._study_name or not self._settled <= score.keys():
-            self._study_name, self._settled = study.study_name, set()
+        if history is not self._for or not self._settled <= score.keys():
+            self._for, self._settled = history, set()
         live = sorted((a for a in score if a not in self._settled), key=score.__getitem__, reverse=True)
         for arch in live:  # best first; ties in completion order
             nbrs = self.space.neighbours(arch)

@@ -3,47 +3,20 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Container
 
 import numpy as np
-import optuna
 
 from archscout.exceptions import ArchscoutError
 from archscout.spaces import Arch, SearchSpace
-from archscout.strategies._base import ArchSampler, arch_from_params, register_strategy
+from archscout.strategies._base import ArchSampler, register_strategy
+from archscout.strategies._history import History
 
 _DRAWS = 1000  # rejection draws before enumerating what is left (small spaces) or giving up
 _ENUMERABLE = 200_000  # spaces up to this size are enumerated when rejection sampling fails
-_UNSEEN = object()
 
 
-class StudyArchs:
-    """The archs of a study's trials, each finished trial's read once (finished trials never change)."""
-
-    def __init__(self, space: SearchSpace):
-        self.space = space
-        self._study: str | None = None
-        self._finished: dict[int, Arch | None] = {}
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial
-                 ) -> tuple[set[Arch], list[tuple[Arch, optuna.trial.FrozenTrial]]]:
-        """(archs of every trial but ``trial``, whatever its state; (arch, trial) of the complete ones)."""
-        if study.study_name != self._study:
-            self._study, self._finished = study.study_name, {}
-        taken, completed = set(), []
-        for t in study.get_trials(deepcopy=False):
-            arch = self._finished.get(t.number, _UNSEEN)
-            if arch is _UNSEEN:
-                arch = arch_from_params(self.space, t.params)
-                if t.state.is_finished():
-                    self._finished[t.number] = arch
-            if arch is not None and t.number != trial.number:
-                taken.add(arch)
-                if t.state == optuna.trial.TrialState.COMPLETE:
-                    completed.append((arch, t))
-        return taken, completed
-
-
-def sample_new(space: SearchSpace, rng: np.random.Generator, taken: set[Arch]) -> Arch:
+def sample_new(space: SearchSpace, rng: np.random.Generator, taken: Container[Arch]) -> Arch:
     """A uniformly random arch not in ``taken``; ArchscoutError when none is left."""
     for _ in range(_DRAWS):
         arch = space.sample(rng)
@@ -64,15 +37,16 @@ def sample_new(space: SearchSpace, rng: np.random.Generator, taken: set[Arch]) -
 class RandomArchSampler(ArchSampler):
     """Uniform random architectures; with ``replace=False`` never one already in the study."""
 
+    multi_objective = True
+
     def __init__(self, space: SearchSpace, seed: int | None = None, replace: bool = True):
         super().__init__(space, seed)
         self.replace = replace
-        self._archs = StudyArchs(space)
 
-    def propose(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> Arch:
+    def propose(self, history: History) -> Arch:
         if self.replace:
             return self.space.sample(self._rng)
-        return sample_new(self.space, self._rng, self._archs(study, trial)[0])
+        return sample_new(self.space, self._rng, history.taken)
 
 
 @register_strategy("random-noreplace")
