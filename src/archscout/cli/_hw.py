@@ -1,26 +1,16 @@
-"""The ``archscout`` command: a thin shell over the library API."""
+"""``archscout hw``: the device registry and hardware-cost queries."""
 
 from __future__ import annotations
 
 import json
 import math
 from collections import Counter
-import sys
 from typing import Any
 
 import click
 
-from archscout import __version__
-from archscout.exceptions import ArchscoutError, UnknownNameError
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(version=__version__, prog_name="archscout")
-@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
-@click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
-    """archscout: hardware-aware, shift-robust neural architecture search."""
-    ctx.obj = {"debug": debug}
-
+from archscout.cli._app import cli
+from archscout.exceptions import UnknownNameError
 
 @cli.group()
 def hw() -> None:
@@ -113,31 +103,3 @@ def hw_query(space: str, dataset: str, arch: str, devices: tuple[str, ...], as_j
         console.print(f"not shown ({len(names)} metrics: {names[0]}, ...): {reason}", soft_wrap=True)
     if space == "nb201":
         console.print(f"accuracy: {model.accuracy_setting}", soft_wrap=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: user errors print one line ``error: ...`` and exit 2 (``--debug`` re-raises)."""
-    args = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in args
-    try:
-        cli.main(args=args, prog_name="archscout", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("error: aborted", err=True)
-        return 1
-    except click.ClickException as exc:
-        if debug:
-            raise
-        click.echo(f"error: {exc.format_message()}", err=True)
-        return 2
-    except ArchscoutError as exc:
-        if debug:
-            raise
-        click.echo(f"error: {exc}", err=True)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from archscout.cli import main
+
+sys.exit(main())

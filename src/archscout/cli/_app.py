@@ -1,0 +1,43 @@
+"""The ``archscout`` command group and its entry point; each command family lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from archscout import __version__
+from archscout.exceptions import ArchscoutError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version=__version__, prog_name="archscout")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """archscout: hardware-aware, shift-robust neural architecture search."""
+    ctx.obj = {"debug": debug}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user errors print one line ``error: ...`` and exit 2 (``--debug`` re-raises)."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="archscout", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("error: aborted", err=True)
+        return 1
+    except click.ClickException as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return 2
+    except ArchscoutError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        return 2
+    return 0
