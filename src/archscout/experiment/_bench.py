@@ -18,10 +18,13 @@ import optuna
 
 from archscout._pareto import hypervolume, pareto_mask
 from archscout.exceptions import ArchscoutError, UnknownNameError
-from archscout.experiment._config import OPTUNA_SAMPLERS, Constraint, Objective
+from archscout.experiment._config import Constraint, Objective
 from archscout.hardware import get_cost_model
 from archscout.spaces import SearchSpace
-from archscout.strategies import STRATEGIES, ArchSampler, History, arch_distributions, create_strategy, list_strategies
+from archscout.strategies import (
+    OPTUNA_SAMPLERS, STRATEGIES, ArchSampler, History, arch_distributions, create_strategy, list_strategies,
+    optuna_sampler,
+)
 
 TABULAR_SPACES = ("nb201",)  # spaces whose every arch has a row in a table (the bench needs the optimum)
 
@@ -128,16 +131,6 @@ def bench_strategies(names: Sequence[str] | str, n_objectives: int) -> list[str]
                                  f"strategies that do: {', '.join(fitting)}")
         out.append(name)
     return out
-
-
-def optuna_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
-    if name == "optuna-random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name in ("optuna-tpe", "optuna-tpe-multivariate"):
-        return optuna.samplers.TPESampler(seed=seed, multivariate=name.endswith("multivariate"))
-    if name == "optuna-nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    raise UnknownNameError("Optuna sampler", name, OPTUNA_SAMPLERS)
 
 
 def simulate(strategy: str, task: TabularTask, budget: int, seed: int) -> np.ndarray:

@@ -72,9 +72,9 @@ class ExperimentConfig:
             raise ArchscoutError(f"budget n_trials={self.n_trials} must be a positive number of trials")
         if not self.objectives:
             raise ArchscoutError("at least one objective is needed, e.g. valid_error or latency@raspi4")
-        from archscout.strategies import list_strategies
+        from archscout.strategies import OPTUNA_SAMPLERS, list_strategies
 
-        if self.strategy not in list_strategies() and not self.strategy.startswith("optuna-"):
+        if self.strategy not in list_strategies() + list(OPTUNA_SAMPLERS):
             raise UnknownNameError("strategy", self.strategy, list_strategies() + list(OPTUNA_SAMPLERS))
         self.parsed_objectives()
         self.parsed_constraints()
@@ -94,5 +94,3 @@ class ExperimentConfig:
             return self.storage
         return f"sqlite:///{(Path(self.run_dir) / self.name / 'study.db').resolve()}"
 
-
-OPTUNA_SAMPLERS = ("optuna-random", "optuna-tpe", "optuna-tpe-multivariate", "optuna-nsga2")

@@ -11,7 +11,7 @@ import optuna
 from archscout.evaluation import Evaluator, FBNetCostEvaluator, NB201TabularEvaluator
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.experiment._config import ExperimentConfig
-from archscout.strategies import arch_distributions, arch_from_params, create_strategy
+from archscout.strategies import arch_distributions, arch_from_params, make_sampler
 
 _EVALUATORS = {"nb201": NB201TabularEvaluator, "fbnet": FBNetCostEvaluator}
 
@@ -20,17 +20,6 @@ def default_evaluator(config: ExperimentConfig) -> Evaluator:
     if config.space not in _EVALUATORS:
         raise UnknownNameError("space with a tabular evaluator", config.space, _EVALUATORS)
     return _EVALUATORS[config.space](config.dataset)
-
-
-def make_sampler(config: ExperimentConfig, space) -> optuna.samplers.BaseSampler:
-    seed = config.seed
-    if config.strategy == "optuna-random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if config.strategy in ("optuna-tpe", "optuna-tpe-multivariate"):
-        return optuna.samplers.TPESampler(seed=seed, multivariate=config.strategy.endswith("multivariate"))
-    if config.strategy == "optuna-nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    return create_strategy(config.strategy, space, seed=seed)
 
 
 def make_storage(url: str) -> optuna.storages.BaseStorage | str:
@@ -66,7 +55,7 @@ def run_experiment(config: ExperimentConfig, evaluator: Evaluator | None = None)
     (run_dir / "config.json").write_text(json.dumps(asdict(config), default=str, indent=1) + "\n")
     study = optuna.create_study(
         study_name=config.study_name, storage=make_storage(config.storage_url()),
-        directions=[o.direction for o in objectives], sampler=make_sampler(config, space), load_if_exists=True,
+        directions=[o.direction for o in objectives], sampler=make_sampler(config.strategy, space, config.seed), load_if_exists=True,
     )
     seen: dict = {}  # arch -> (objective value(s), user attrs): every completed evaluation, this run's too
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):

@@ -5,12 +5,15 @@ from archscout.strategies._base import (
     create_strategy, list_strategies, register_strategy,
 )
 from archscout.strategies import _random, _evolution, _local_search  # noqa: F401  (register the strategies)
+from archscout.strategies import _na_rs, _predictor, _foxnas, _progressive, _pareto_ls  # noqa: F401
+from archscout.strategies._optuna import OPTUNA_SAMPLERS, optuna_sampler
 from archscout.strategies._history import History, Observation
 from archscout.strategies._random import NoReplaceRandomSampler, RandomArchSampler
 from archscout.strategies._evolution import RegularizedEvolutionSampler
 from archscout.strategies._local_search import LocalSearchSampler
 
 __all__ = [
+    "OPTUNA_SAMPLERS",
     "STRATEGIES",
     "ArchSampler",
     "History",
@@ -24,5 +27,14 @@ __all__ = [
     "arch_to_params",
     "create_strategy",
     "list_strategies",
+    "make_sampler",
+    "optuna_sampler",
     "register_strategy",
 ]
+
+
+def make_sampler(name: str, space, seed: int | None = None, **kwargs):
+    """An archscout strategy or one of Optuna's samplers (``optuna-*``) by name."""
+    if name.startswith("optuna-"):
+        return optuna_sampler(name, seed)
+    return create_strategy(name, space, seed=seed, **kwargs)

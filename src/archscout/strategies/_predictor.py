@@ -1,0 +1,1 @@
+"""(placeholder: filled in by the strategy work of issue 3)"""
