@@ -166,8 +166,13 @@ def _simulate_optuna(strategy: str, task: TabularTask, budget: int, seed: int) -
             raise ArchscoutError("no value in the table")
         return values[0] if len(values) == 1 else tuple(values)
 
-    study = optuna.create_study(directions=list(task.directions), sampler=optuna_sampler(strategy, seed))
-    study.optimize(objective, n_trials=budget, catch=(ArchscoutError,))
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # thousands of in-memory studies: no per-trial log
+    try:
+        study = optuna.create_study(directions=list(task.directions), sampler=optuna_sampler(strategy, seed))
+        study.optimize(objective, n_trials=budget, catch=(ArchscoutError,))
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     return np.array(rows, dtype=np.int64)
 
 
@@ -186,7 +191,7 @@ class BenchResult:
         return len(self.task.objectives) > 1
 
     def checkpoints(self) -> list[int]:
-        marks = (50, 100, 200, 500) if self.multi_objective else (10, 50, 100, 300, 500)
+        marks = (50, 100, 200, 500) if self.multi_objective else (50, 100, 300, 500)
         return sorted({b for b in marks if b <= self.budget} | {self.budget})
 
     # -- one objective --------------------------------------------------------------------------
@@ -231,6 +236,13 @@ class BenchResult:
         """Per seed, the share of the exact front's archs queried within the budget."""
         front = set(self.task.front.tolist())
         return np.array([len(front & set(r.tolist())) / len(front) for r in self.rows[strategy]])
+
+    def curve(self, strategy: str) -> tuple[np.ndarray, np.ndarray]:
+        """Anytime curve: (queries, (seeds, len(queries)) values) of regret, or of the hypervolume ratio."""
+        if self.multi_objective:
+            grid = np.unique(np.linspace(1, self.budget, min(self.budget, 40)).round().astype(int))
+            return grid, self.hypervolume_ratio(strategy, grid)
+        return np.arange(1, self.budget + 1), self.regret(strategy)
 
     # -- summaries ------------------------------------------------------------------------------
     def summary(self) -> dict[str, dict]:
