@@ -98,3 +98,9 @@ def test_unknown_metric():
         TabularTask.create("nb201", "cifar10", ["acc"])
     with pytest.raises(UnknownNameError, match="unknown metric of nb201 on cifar10 'test_acc'"):  # never a signal
         TabularTask.create("nb201", "cifar10", ["test_acc"])
+
+
+def test_parallel_runs_give_the_same_rows(c10):
+    one = run_bench(c10, ["rea", "optuna-random"], [0, 1, 2], 40)
+    two = run_bench(c10, ["rea", "optuna-random"], [0, 1, 2], 40, jobs=2)
+    assert all((one.rows[s] == two.rows[s]).all() for s in one.rows)

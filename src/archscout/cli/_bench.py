@@ -30,8 +30,9 @@ def _positive(name: str, value: int) -> int:
 @click.option("--budget", default=300, show_default=True, type=int, help="Queries per run (repeats count).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Folder for summary.csv, curves.csv and anytime.png [runs/bench/<space>-<dataset>].")
+@click.option("--jobs", default=1, show_default=True, type=int, help="Processes to spread the runs over.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the figures per strategy).")
-def bench(space, dataset, objectives, constraints, strategies, seeds, budget, out, as_json) -> None:
+def bench(space, dataset, objectives, constraints, strategies, seeds, budget, out, jobs, as_json) -> None:
     """Compare strategies on a tabular benchmark: anytime regret (or hypervolume), many seeds, in seconds.
 
     Search signal = validation accuracy; reported = test accuracy of the arch chosen by validation.
@@ -44,6 +45,7 @@ def bench(space, dataset, objectives, constraints, strategies, seeds, budget, ou
 
     _positive("budget", budget)
     _positive("--seeds", seeds)
+    _positive("--jobs", jobs)
     task = TabularTask.create(space, dataset, objectives or ("valid_acc",), constraints)
     names = bench_strategies([s.strip() for s in strategies.split(",") if s.strip()] or ["all"],
                              len(task.objectives))
@@ -55,7 +57,7 @@ def bench(space, dataset, objectives, constraints, strategies, seeds, budget, ou
         def tick(strategy: str, seed: int) -> None:
             progress.update(bar, advance=1, description=f"{strategy} seed {seed}")
 
-        result = run_bench(task, names, list(range(seeds)), budget, progress=tick)
+        result = run_bench(task, names, list(range(seeds)), budget, progress=tick, jobs=jobs)
     out = out or Path("runs") / "bench" / f"{space}-{dataset}"
     files = [*write_bench_csv(result, out), plot_bench(result, out / "anytime.png")]
     if as_json:

@@ -270,21 +270,40 @@ def _stat(x: np.ndarray) -> dict[str, float]:
     return {"mean": float(np.mean(x)), "std": float(np.std(x))}
 
 
+def _timed_run(strategy: str, task: TabularTask, budget: int, seed: int) -> tuple[np.ndarray, float]:
+    start = time.perf_counter()
+    rows = simulate(strategy, task, budget, seed)
+    return rows, time.perf_counter() - start
+
+
 def run_bench(task: TabularTask, strategies: Sequence[str], seeds: Sequence[int], budget: int,
-              progress: Callable[[str, int], None] | None = None) -> BenchResult:
-    """Every strategy on every seed for ``budget`` queries (seed i of every strategy is the same seed)."""
+              progress: Callable[[str, int], None] | None = None, jobs: int = 1) -> BenchResult:
+    """Every strategy on every seed for ``budget`` queries (seed i of every strategy is the same seed).
+
+    ``jobs`` > 1 spreads the runs over that many processes; ``seconds`` is then the summed run time.
+    """
     if budget <= 0:
         raise ArchscoutError(f"budget {budget} must be a positive number of queries")
     if not seeds:
         raise ArchscoutError("at least one seed is needed")
-    rows, seconds = {}, {}
-    for s in strategies:
-        start = time.perf_counter()
-        runs = []
-        for seed in seeds:
-            runs.append(simulate(s, task, budget, seed))
+    if jobs <= 0:
+        raise ArchscoutError(f"jobs {jobs} must be a positive number of processes")
+    runs = [(s, seed) for s in strategies for seed in seeds]
+    done: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
+    if jobs == 1:
+        for s, seed in runs:
+            done[s, seed] = _timed_run(s, task, budget, seed)
             if progress is not None:
                 progress(s, seed)
-        seconds[s] = time.perf_counter() - start
-        rows[s] = np.stack(runs)
+    else:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(jobs) as pool:
+            futures = {pool.submit(_timed_run, s, task, budget, seed): (s, seed) for s, seed in runs}
+            for fut in as_completed(futures):
+                done[futures[fut]] = fut.result()
+                if progress is not None:
+                    progress(*futures[fut])
+    rows = {s: np.stack([done[s, seed][0] for seed in seeds]) for s in strategies}
+    seconds = {s: sum(done[s, seed][1] for seed in seeds) for s in strategies}
     return BenchResult(task, budget, list(seeds), rows, seconds)
