@@ -17,7 +17,8 @@ def test_single_objective_run_and_resume(tmp_path):
     study = run_experiment(cfg)
     assert len(complete(study)) == 20 and (tmp_path / "s" / "study.db").exists()
     best = study.best_trial
-    assert "test_acc" in best.user_attrs["reported"] and best.user_attrs["cost_s"] > 0
+    attrs = best.user_attrs["archscout"]
+    assert "test_acc" in attrs["reported"] and attrs["cost_s"] > 0 and attrs["arch"]
     # same command, larger budget: resumes, keeps the first 20, no duplicates
     study2 = run_experiment(ExperimentConfig(**{**cfg.__dict__, "n_trials": 30}))
     trials = complete(study2)
@@ -31,7 +32,8 @@ def test_multi_objective_with_constraint(tmp_path):
     study = run_experiment(cfg)
     assert len(study.directions) == 2
     for t in complete(study):
-        assert t.user_attrs["constraints"] == [pytest.approx(t.values[1] - 8)]
+        assert t.user_attrs["archscout"]["constraints"] == [pytest.approx(t.values[1] - 8)]
+        assert t.constraints == {"0": pytest.approx(t.values[1] - 8)}  # Optuna's own view
 
 
 def test_repeats_answered_from_study(tmp_path):
@@ -40,7 +42,8 @@ def test_repeats_answered_from_study(tmp_path):
     params = study.trials[0].params
     study.enqueue_trial(params)
     study = run_experiment(ExperimentConfig(**{**cfg.__dict__, "n_trials": 2}))
-    assert study.trials[1].user_attrs.get("repeat") is True and study.trials[1].value == study.trials[0].value
+    again = study.trials[1].user_attrs["archscout"]
+    assert again["repeat"] is True and again["repeat_of"] == 0 and study.trials[1].value == study.trials[0].value
 
 
 def test_nan_objective_fails_trial_not_run(tmp_path):
@@ -64,6 +67,5 @@ def test_bad_config(kwargs, match):
 
 
 def test_bad_storage(tmp_path):
-    cfg = ExperimentConfig(storage="notadb://x", run_dir=tmp_path, n_trials=1)
     with pytest.raises(ArchscoutError, match="storage 'notadb://x' cannot be opened"):
-        run_experiment(cfg)
+        ExperimentConfig(storage="notadb://x", run_dir=tmp_path, n_trials=1)

@@ -12,6 +12,7 @@ from archscout.hardware import resolve_metric
 
 _MAXIMIZE = ("valid_acc", "train_acc", "test_acc")
 _CONSTRAINT_RE = re.compile(r"^\s*([\w@.-]+)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
 
 
@@ -54,7 +55,15 @@ class Constraint:
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """One multi-trial search. ``storage`` None = an SQLite file in ``run_dir``."""
+    """One multi-trial search, validated on construction.
+
+    ``storage`` None = ``runs/<name>/study.db`` (SQLite); else an SQLAlchemy URL (PostgreSQL for
+    drivers on several machines), ``journal:PATH`` or ``memory``. ``n_trials`` counts every trial of
+    the study (the ones of earlier runs and of other drivers included): re-running resumes.
+    ``executor`` ``inline`` | ``process`` | ``ray`` runs up to ``n_workers`` evaluations at once;
+    ``ray_address`` joins a Ray cluster (a local Ray instance otherwise). ``evaluator`` names the
+    evaluator factory (``tabular`` answers from NB201/FBNet tables).
+    """
 
     space: str = "nb201"
     dataset: str = "cifar10"
@@ -66,10 +75,33 @@ class ExperimentConfig:
     name: str = "archscout"
     run_dir: Path = field(default_factory=lambda: Path("runs"))
     storage: str | None = None
+    evaluator: str = "tabular"
+    executor: str = "inline"
+    n_workers: int = 1
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
-        if self.n_trials <= 0:
+        if isinstance(self.n_trials, bool) or not isinstance(self.n_trials, int) or self.n_trials <= 0:
             raise ArchscoutError(f"budget n_trials={self.n_trials} must be a positive number of trials")
+        if not _NAME_RE.match(self.name):
+            raise ArchscoutError(f"name {self.name!r} must be letters, digits, '.', '_' or '-' (it names a "
+                                 "directory and the study)")
+        from archscout.experiment._evaluators import EVALUATORS
+        from archscout.experiment._executors import check_executor
+        from archscout.experiment._storage import check_storage_url
+
+        if self.evaluator not in EVALUATORS:
+            raise UnknownNameError("evaluator", self.evaluator, EVALUATORS.names())
+        check_executor(self.executor)
+        if isinstance(self.n_workers, bool) or not isinstance(self.n_workers, int) or self.n_workers < 1:
+            raise ArchscoutError(f"n_workers={self.n_workers} must be a positive number of workers")
+        if self.executor == "inline" and self.n_workers > 1:
+            raise ArchscoutError(f"executor 'inline' evaluates one arch at a time (n_workers={self.n_workers}); "
+                                 "use executor 'process' or 'ray' for several workers")
+        if self.ray_address and self.executor != "ray":
+            raise ArchscoutError(f"ray_address is for executor 'ray', not {self.executor!r}")
+        if self.storage is not None:
+            check_storage_url(self.storage)
         if not self.objectives:
             raise ArchscoutError("at least one objective is needed, e.g. valid_error or latency@raspi4")
         from archscout.strategies import OPTUNA_SAMPLERS, list_strategies
@@ -88,6 +120,17 @@ class ExperimentConfig:
     @property
     def study_name(self) -> str:
         return f"{self.name}-v1"
+
+    @property
+    def run_path(self) -> Path:
+        """The run directory: ``run_dir/name``."""
+        return Path(self.run_dir) / self.name
+
+    def search_key(self) -> dict:
+        """What defines the search: a study resumes only with the same key (budget, strategy, executor may change)."""
+        return {"space": self.space, "dataset": self.dataset, "evaluator": self.evaluator,
+                "objectives": [o.metric for o in self.parsed_objectives()],
+                "constraints": [str(c) for c in self.parsed_constraints()]}
 
     def storage_url(self) -> str:
         if self.storage:

@@ -1,0 +1,88 @@
+"""The Ray executor: ``n_workers`` Ray actors, each holding one evaluator (``pip install 'archscout[ray]'``).
+
+``ray_address`` joins an existing cluster (``ray://host:10001`` or ``auto``); without it a local Ray
+instance is started with ``n_workers`` CPUs and stopped at the end. Only evaluations run on Ray:
+the driver keeps the study (so the storage need not be reachable from the cluster).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archscout.exceptions import ArchscoutError
+from archscout.experiment._executors import EvaluatorFactory, Executor, Outcome
+from archscout.spaces import Arch
+
+try:
+    import ray
+except ImportError:  # pragma: no cover - depends on the environment
+    ray = None
+
+
+class _Worker:
+    def __init__(self, make_evaluator: EvaluatorFactory):
+        self.evaluator = make_evaluator()
+
+    def evaluate(self, arch: Arch):
+        return self.evaluator.evaluate(arch)
+
+
+class RayExecutor(Executor):
+    """Evaluations on Ray actors; a dead actor fails its evaluation and is replaced."""
+
+    def __init__(self, make_evaluator: EvaluatorFactory, n_workers: int = 1, ray_address: str | None = None,
+                 **options: Any):
+        if ray is None:
+            raise ArchscoutError("executor 'ray' needs Ray: pip install 'archscout[ray]'")
+        super().__init__(make_evaluator, n_workers)
+        self._started = False
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"address": ray_address} if ray_address else {
+                "num_cpus": n_workers, "include_dashboard": False}
+            try:
+                ray.init(log_to_driver=False, configure_logging=False, **kwargs)
+            except Exception as exc:  # noqa: BLE001  (ConnectionError, RuntimeError, ...)
+                where = f"at {ray_address!r}" if ray_address else "locally"
+                raise ArchscoutError(f"Ray could not start {where}: {str(exc).splitlines()[0]}") from None
+            self._started = True
+        self._cls = ray.remote(num_cpus=1)(_Worker)
+        self._factory_ref = ray.put(make_evaluator)
+        self._idle = [self._cls.remote(self._factory_ref) for _ in range(n_workers)]
+        self._running: dict[Any, tuple[int, Any]] = {}  # object ref -> (key, actor)
+
+    def submit(self, key: int, arch: Arch) -> None:
+        if not self._idle:
+            raise ArchscoutError("all Ray workers are busy")
+        actor = self._idle.pop()
+        self._running[actor.evaluate.remote(arch)] = (key, actor)
+
+    def poll(self, timeout: float | None = None) -> list[tuple[int, Outcome]]:
+        if not self._running:
+            return []
+        ready, _ = ray.wait(list(self._running), num_returns=1, timeout=timeout)
+        out: list[tuple[int, Outcome]] = []
+        for ref in ready:
+            key, actor = self._running.pop(ref)
+            try:
+                out.append((key, ray.get(ref)))
+                self._idle.append(actor)
+            except ray.exceptions.RayTaskError as exc:  # the evaluator raised: the actor is fine
+                cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else exc
+                out.append((key, cause))
+                self._idle.append(actor)
+            except ray.exceptions.RayError as exc:  # the actor died: replace it
+                out.append((key, ArchscoutError(f"the Ray worker died during the evaluation "
+                                                f"({type(exc).__name__})")))
+                self._idle.append(self._cls.remote(self._factory_ref))
+        return out
+
+    def close(self) -> None:
+        for actor in self._idle + [a for _, a in self._running.values()]:
+            try:
+                ray.kill(actor)
+            except Exception:  # noqa: BLE001
+                pass
+        self._idle, self._running = [], {}
+        if self._started:
+            ray.shutdown()
+            self._started = False

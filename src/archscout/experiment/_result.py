@@ -1,0 +1,128 @@
+"""``result.json``: the machine-readable summary of a run (best arch or Pareto front, costs, seeds, versions)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from optuna.trial import TrialState
+
+from archscout._pareto import pareto_mask
+from archscout.exceptions import ArchscoutError
+from archscout.experiment._config import ExperimentConfig
+from archscout.experiment._storage import redact
+from archscout.experiment._store import TrialStore
+from archscout.spaces import SearchSpace
+
+SPLITS = {
+    "objectives": "what the search optimized: validation accuracy/error (never the test split) and costs",
+    "reported": "shown for the chosen archs, never seen by the search (NB201: test accuracy)",
+}
+
+
+def _num(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _num(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_num(x) for x in v]
+    if isinstance(v, (float, np.floating)):
+        return None if not math.isfinite(float(v)) else float(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("archscout", "optuna", "numpy", "torch", "sqlalchemy"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _costs(space: SearchSpace, dataset: str, arch) -> dict[str, Any]:
+    """Every metric the cost tables know for the arch (all devices), or {} when no table covers it."""
+    try:
+        from archscout.hardware import get_cost_model
+
+        model = get_cost_model(space.name, dataset)
+        return _num(model.query(arch))
+    except ArchscoutError:
+        return {}
+
+
+def summarize(store: TrialStore, config: ExperimentConfig) -> dict[str, Any]:
+    """The result of the run as a JSON-ready dict, from the store's view of the study (every driver's
+    trials, as of its last step); only the chosen trials' attributes are read back."""
+    space, led = store.space, store.ledger
+    objectives, constraints = config.parsed_objectives(), config.parsed_constraints()
+    n_complete = sum(1 for t in led.trials.values() if t.state == TrialState.COMPLETE and not t.void)
+    counts = {"complete": n_complete, "failed": led.n_finished - n_complete, "running": len(led.unfinished),
+              "void": led.n_void}
+    good = [o for o in led.history.observations if o.feasible]
+    signs = np.array([1.0 if o.direction == "minimize" else -1.0 for o in objectives])
+    best = []
+    if good:
+        points = np.array([o.values for o in good], dtype=float) * signs
+        if len(objectives) == 1:
+            best = [good[int(np.argmin(points[:, 0]))]]
+        else:
+            seen = set()
+            for i in np.flatnonzero(pareto_mask(points)):
+                if good[i].arch not in seen:
+                    seen.add(good[i].arch)
+                    best.append(good[i])
+            best.sort(key=lambda o: o.values)
+
+    def entry(obs) -> dict[str, Any]:
+        tid, _, cons = led.complete[obs.arch]
+        attrs = store.attrs_of(tid)
+        out = {"trial": led.trials[tid].number, "arch": space.to_str(obs.arch)}
+        if space.name == "nb201":
+            out["index"] = space.index(obs.arch)
+        out["objectives"] = _num({o.metric: v for o, v in zip(objectives, obs.values)})
+        if constraints:
+            out["constraints"] = _num({str(c): v for c, v in zip(constraints, cons)})
+        out["reported"] = _num(attrs.get("reported", {}))
+        out["cost_s"] = _num(attrs.get("cost_s"))
+        out["costs"] = _costs(space, config.dataset, obs.arch)
+        return out
+
+    result: dict[str, Any] = {
+        "name": config.name, "study": config.study_name,
+        "storage": redact(config.storage_url()),
+        "space": config.space, "dataset": config.dataset, "evaluator": config.evaluator,
+        "strategy": config.strategy, "seed": config.seed, "n_trials": config.n_trials,
+        "objectives": [{"metric": o.metric, "direction": o.direction} for o in objectives],
+        "constraints": [str(c) for c in constraints],
+        "trials": counts,
+        "splits": SPLITS,
+    }
+    if len(objectives) == 1:
+        result["best"] = entry(best[0]) if best else None
+    else:
+        result["pareto_front"] = [entry(o) for o in best]
+    result["versions"] = versions()
+    return result
+
+
+def write_result(store: TrialStore, config: ExperimentConfig) -> dict[str, Any]:
+    """Write ``runs/<name>/result.json`` (atomically: several drivers may finish at once)."""
+    result = summarize(store, config)
+    write_json(config.run_path / "result.json", result)
+    return result
+
+
+def write_json(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=str) + "\n")
+    os.replace(tmp, path)

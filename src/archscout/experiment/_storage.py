@@ -1,0 +1,188 @@
+"""Where a study lives: an SQLite file (default), any SQLAlchemy URL (PostgreSQL), a journal file, memory.
+
+SQLite is tuned for several processes on one file: WAL journal (readers never block the writer),
+``synchronous=NORMAL`` (no fsync per commit; a power cut may lose the last commits, never corrupt
+the file), a 60 s busy timeout, and every transaction opened with ``BEGIN IMMEDIATE`` so that two
+processes never both read and then both try to write (the classic "database is locked": SQLite
+cannot make a reader wait for a writer in that case, it fails at once). Writers queue instead.
+Creating the schema and the study is serialized across processes (a lock file for SQLite, an
+advisory lock for PostgreSQL), so workers started at the same moment on a fresh database are safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import random
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+
+from archscout.exceptions import ArchscoutError
+
+SQLITE_BUSY_TIMEOUT_S = 60
+_MEMORY = ("memory", ":memory:")
+_HELP = ("use sqlite:///PATH, an SQLAlchemy URL such as postgresql+psycopg2://user@host/db, "
+         "journal:PATH, or memory")
+
+
+def redact(url: str) -> str:
+    """The URL without its password (safe to print and to store in result.json)."""
+    if "://" not in url:
+        return url
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001  (an unparsable URL has no password we could find)
+        return url
+
+
+def _bad(url: str, why: str) -> ArchscoutError:
+    return ArchscoutError(f"storage {redact(url)!r} cannot be opened ({why}); {_HELP}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of an ``sqlite:///`` URL (None for other URLs and in-memory SQLite)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url.removeprefix("sqlite:///").split("?", 1)[0]
+    return None if path in ("", ":memory:") else Path(path)
+
+
+def check_storage_url(url: str) -> None:
+    """Reject what can never work before anything runs (unknown scheme, missing driver, empty path)."""
+    if url in _MEMORY:
+        return
+    if url.startswith("journal:"):
+        if not url.removeprefix("journal:").strip():
+            raise _bad(url, "journal: needs a file path")
+        return
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001  (ArgumentError and friends)
+        raise _bad(url, "not a URL") from None
+    if parsed.get_backend_name() == "sqlite" and sqlite_path(url) is None:
+        raise _bad(url, "in-memory SQLite is private to one connection; use memory")
+    try:
+        parsed.get_dialect()
+    except Exception as exc:  # noqa: BLE001  (NoSuchModuleError, ImportError of the driver)
+        raise _bad(url, _first_line(exc)) from None
+
+
+@contextlib.contextmanager
+def _init_lock(url: str) -> Iterator[None]:
+    """Serialize schema/study creation across processes on the same database."""
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.parent / f".{path.name}.lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return
+    if url.startswith("postgresql"):
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+        key = zlib.crc32(b"archscout-study-init") - 2**31
+        try:
+            with engine.connect() as conn:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+        finally:
+            engine.dispose()
+        return
+    yield
+
+
+def _tune_sqlite(storage: optuna.storages.RDBStorage) -> None:
+    """WAL, synchronous=NORMAL, busy timeout and BEGIN IMMEDIATE on every connection of the engine."""
+    from sqlalchemy import event
+
+    engine = storage.engine
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None  # the driver's own implicit BEGIN off: we emit ours
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections made while Optuna created the schema lack the settings
+
+
+def make_storage(url: str) -> optuna.storages.BaseStorage:
+    """An Optuna storage for ``url`` (see the module docstring); one-line ArchscoutError if it cannot open."""
+    check_storage_url(url)
+    if url in _MEMORY:
+        return optuna.storages.InMemoryStorage()
+    if url.startswith("journal:"):
+        from optuna.storages.journal import JournalFileBackend
+
+        path = Path(url.removeprefix("journal:"))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+        except OSError as exc:
+            raise _bad(url, _first_line(exc)) from None
+    sqlite = sqlite_path(url) is not None
+    kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}} if sqlite else {"pool_pre_ping": True}
+    last: Exception | None = None
+    for attempt in range(5):  # a database being created by another process may be briefly inconsistent
+        try:
+            with _init_lock(url):
+                storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            if sqlite:
+                _tune_sqlite(storage)
+            return storage
+        except ArchscoutError:
+            raise
+        except Exception as exc:  # noqa: BLE001  (SQLAlchemy and drivers raise many kinds)
+            last = exc
+            if "could not connect" in str(exc) or "Connection refused" in str(exc) or attempt == 4:
+                break
+            time.sleep(0.2 + random.random())
+    raise _bad(url, _first_line(last)) from None
+
+
+def open_study(url: str, name: str, directions: list[str], sampler: optuna.samplers.BaseSampler,
+               user_attrs: dict | None = None) -> optuna.Study:
+    """Create the named study or load it (same directions required); ``user_attrs`` set on creation."""
+    storage = make_storage(url)
+    with _init_lock(url):
+        try:
+            study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+        except KeyError:
+            study = optuna.create_study(study_name=name, storage=storage, directions=directions,
+                                        sampler=sampler)
+            for key, value in (user_attrs or {}).items():
+                study.set_user_attr(key, value)
+    have = [d.name.lower() for d in study.directions]
+    if have != list(directions):
+        raise ArchscoutError(f"study {name!r} in {redact(url)} optimizes {have}, not {list(directions)}: "
+                             "use another --name (or the same objectives) to resume it")
+    return study
