@@ -98,6 +98,11 @@ class ExperimentConfig:
         if self.executor == "inline" and self.n_workers > 1:
             raise ArchscoutError(f"executor 'inline' evaluates one arch at a time (n_workers={self.n_workers}); "
                                  "use executor 'process' or 'ray' for several workers")
+        if self.executor == "ray":
+            import importlib.util
+
+            if importlib.util.find_spec("ray") is None:
+                raise ArchscoutError("executor 'ray' needs Ray: pip install 'archscout[ray]'")
         if self.ray_address and self.executor != "ray":
             raise ArchscoutError(f"ray_address is for executor 'ray', not {self.executor!r}")
         if self.storage is not None:
@@ -108,8 +113,15 @@ class ExperimentConfig:
 
         if self.strategy not in list_strategies() + list(OPTUNA_SAMPLERS):
             raise UnknownNameError("strategy", self.strategy, list_strategies() + list(OPTUNA_SAMPLERS))
-        self.parsed_objectives()
+        objectives = self.parsed_objectives()
         self.parsed_constraints()
+        from archscout.strategies import STRATEGIES
+
+        if len(objectives) > 1 and self.strategy in STRATEGIES and \
+                not getattr(STRATEGIES.get(self.strategy), "multi_objective", True):
+            fitting = [n for n in list_strategies() if getattr(STRATEGIES.get(n), "multi_objective", True)]
+            raise ArchscoutError(f"strategy {self.strategy!r} optimizes one objective but the search has "
+                                 f"{len(objectives)}; multi-objective strategies: {', '.join(fitting)}, optuna-nsga2")
 
     def parsed_objectives(self) -> list[Objective]:
         return [Objective.parse(o) for o in self.objectives]

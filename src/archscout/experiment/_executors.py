@@ -129,6 +129,7 @@ class ProcessExecutor(Executor):
         super().__init__(make_evaluator, n_workers)
         self._pool: ProcessPoolExecutor | None = None
         self._futures: dict[Future, int] = {}
+        self._breaks = self._successes = 0
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -164,6 +165,11 @@ class ProcessExecutor(Executor):
             out.append((key, exc if exc is not None else future.result()))
         if broken:
             self._restart()
+            self._breaks += 1
+            if self._breaks >= 2 and not self._successes:
+                raise ArchscoutError("the worker processes die before evaluating anything (is the evaluator "
+                                     "importable and picklable? see the error above)")
+        self._successes += sum(not isinstance(o, BaseException) for _, o in out)
         return out
 
     def close(self) -> None:

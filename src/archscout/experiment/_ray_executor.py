@@ -19,6 +19,15 @@ except ImportError:  # pragma: no cover - depends on the environment
     ray = None
 
 
+def _cause(exc: BaseException) -> str:
+    """The most telling line of a Ray error (the root exception's, when Ray's message quotes it)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if "Error:" in ln or "Exception:" in ln:
+            return ln
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
 class _Worker:
     def __init__(self, make_evaluator: EvaluatorFactory):
         self.evaluator = make_evaluator()
@@ -49,6 +58,7 @@ class RayExecutor(Executor):
         self._factory_ref = ray.put(make_evaluator)
         self._idle = [self._cls.remote(self._factory_ref) for _ in range(n_workers)]
         self._running: dict[Any, tuple[int, Any]] = {}  # object ref -> (key, actor)
+        self._deaths = self._successes = 0
 
     def submit(self, key: int, arch: Arch) -> None:
         if not self._idle:
@@ -71,9 +81,14 @@ class RayExecutor(Executor):
                 out.append((key, cause))
                 self._idle.append(actor)
             except ray.exceptions.RayError as exc:  # the actor died: replace it
-                out.append((key, ArchscoutError(f"the Ray worker died during the evaluation "
-                                                f"({type(exc).__name__})")))
+                if "creation task" in str(exc) or getattr(exc, "actor_init_failed", False):
+                    raise ArchscoutError(f"Ray workers cannot build the evaluator: {_cause(exc)}") from None
+                self._deaths += 1
+                if self._deaths > self.n_workers + 2 and not self._successes:
+                    raise ArchscoutError(f"Ray workers keep dying ({_cause(exc)})") from None
+                out.append((key, ArchscoutError(f"the Ray worker died during the evaluation ({_cause(exc)})")))
                 self._idle.append(self._cls.remote(self._factory_ref))
+        self._successes += sum(not isinstance(o, BaseException) for _, o in out)
         return out
 
     def close(self) -> None:

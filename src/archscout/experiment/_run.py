@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -121,7 +122,7 @@ def _drive(store: TrialStore, executor: Executor, propose, space, objectives, co
         f = repeat_of(r)
         if f is not None:
             finished.append(f)
-        elif led.pending_elsewhere(r.arch, r.trial_id):
+        elif led.pending_elsewhere(r.arch, r.trial_id, before=r.number):  # the earliest trial evaluates it
             deferred.append(r)
         else:
             inflight[r.trial_id] = r
@@ -141,7 +142,7 @@ def _drive(store: TrialStore, executor: Executor, propose, space, objectives, co
                 if not deferred and not new:
                     break
                 if deferred:
-                    executor.poll(0.2)  # nothing to wait for here: let the other drivers progress
+                    time.sleep(0.2)  # nothing to wait for here: let the other drivers progress
                 continue
             timeout = 0.0 if finished else (0.5 if deferred else None)
             for key, outcome in executor.poll(timeout):
@@ -160,7 +161,7 @@ def _drive(store: TrialStore, executor: Executor, propose, space, objectives, co
         raise store.stop
 
 
-def run_experiment(config: ExperimentConfig, evaluator: Evaluator | None = None,
+def run_experiment(config: ExperimentConfig, evaluator: Evaluator | Callable[[], Evaluator] | None = None,
                    progress: Callable[[Progress], None] | None = None) -> optuna.Study:
     """Run (or resume) the experiment until the study holds ``config.n_trials`` trials; returns the study.
 
@@ -168,12 +169,24 @@ def run_experiment(config: ExperimentConfig, evaluator: Evaluator | None = None,
     are evaluated again, and only the rest are run. An arch already evaluated in the study is
     answered from it (``user_attrs["archscout"]["repeat"]``). Writes ``config.json`` and
     ``result.json`` to ``config.run_path``.
+
+    Args:
+        config: the experiment (validated on construction).
+        evaluator: None = ``config.evaluator`` from the registry; an Evaluator; or a picklable
+            zero-argument factory (process and Ray workers then build their own evaluator).
+        progress: called after every step with a ``Progress``.
+
+    Example:
+        >>> cfg = ExperimentConfig(strategy="rea", n_trials=50, run_dir=tmp, name="demo")  # doctest: +SKIP
+        >>> run_experiment(cfg).best_value  # valid error (%) of the best arch found  # doctest: +SKIP
     """
     if evaluator is None:
         make_evaluator: Callable[[], Evaluator] = EvaluatorSpec(config.evaluator, config.space, config.dataset)
         evaluator = make_evaluator()
-    else:
+    elif isinstance(evaluator, Evaluator):
         make_evaluator = GivenEvaluator(evaluator)
+    else:
+        make_evaluator, evaluator = evaluator, evaluator()
     objectives, constraints = config.parsed_objectives(), config.parsed_constraints()
     for metric in dict.fromkeys([o.metric for o in objectives] + [c.metric for c in constraints]):
         if metric not in evaluator.metrics:
@@ -183,8 +196,10 @@ def run_experiment(config: ExperimentConfig, evaluator: Evaluator | None = None,
     space = evaluator.space
     sampler = make_sampler(config.strategy, space, config.seed)
     key = config.search_key()
-    study = open_study(config.storage_url(), config.study_name, [o.direction for o in objectives], sampler,
-                       {CONFIG_ATTR: key})
+    study, created = open_study(config.storage_url(), config.study_name, [o.direction for o in objectives],
+                                sampler, {CONFIG_ATTR: key})
+    if not created:  # resuming, or joining other drivers: a stream of its own (same seed = same proposals)
+        sampler.reseed_rng()
     stored = study.user_attrs.get(CONFIG_ATTR)
     if stored is not None and stored != json.loads(json.dumps(key)):
         diff = {k: stored.get(k) for k in key if stored.get(k) != key[k]}

@@ -128,9 +128,10 @@ class Ledger:
         else:
             self.history.add_failed(t.arch)
 
-    def pending_elsewhere(self, arch: Arch, trial_id: int) -> bool:
-        """Whether another unfinished trial holds ``arch``."""
-        return any(t.arch == arch and t.trial_id != trial_id for t in self.unfinished.values())
+    def pending_elsewhere(self, arch: Arch, trial_id: int, before: int | None = None) -> bool:
+        """Whether another unfinished trial holds ``arch`` (one numbered below ``before``, if given)."""
+        return any(t.arch == arch and t.trial_id != trial_id and (before is None or t.number < before)
+                   for t in self.unfinished.values())
 
     def stale(self, me: str, heartbeats: Callable[[], dict]) -> list[TrialInfo]:
         """Unfinished trials to take over: WAITING (enqueued) ones and RUNNING ones of dead drivers."""
@@ -301,7 +302,7 @@ class OptunaTrialStore(TrialStore):
             self._write_finish(f)
         self._sync()
         out: list[Reservation] = []
-        for t in self.ledger.stale(self.worker, self._heartbeats):
+        for t in self.ledger.stale(self.worker, self._heartbeats) if want > 0 else []:
             if len(out) >= want:
                 break
             if self.use_ask and t.state == TrialState.WAITING:
@@ -309,7 +310,8 @@ class OptunaTrialStore(TrialStore):
             r = self._take_over(t)
             if r is not None:
                 out.append(r)
-        self._sync()
+        if out:
+            self._sync()
         while len(out) < want and self.stop is None and (self.ledger.counting < self.budget or self._enqueued()):
             r = self._create(propose)
             self._sync()
