@@ -11,15 +11,26 @@ from archscout.strategies._history import History, Observation
 from archscout.strategies._random import NoReplaceRandomSampler, RandomArchSampler
 from archscout.strategies._evolution import RegularizedEvolutionSampler
 from archscout.strategies._local_search import LocalSearchSampler
+from archscout.strategies._na_rs import NARandomSearchSampler
+from archscout.strategies._predictor import BananasSampler, GuidedLocalSearchSampler, MLPEnsemble
+from archscout.strategies._foxnas import FoxNASSampler, InteractionFeatures
+from archscout.strategies._progressive import ProgressiveSampler
 
 __all__ = [
     "OPTUNA_SAMPLERS",
     "STRATEGIES",
     "ArchSampler",
+    "BananasSampler",
+    "FoxNASSampler",
+    "GuidedLocalSearchSampler",
     "History",
+    "InteractionFeatures",
     "LocalSearchSampler",
+    "MLPEnsemble",
+    "NARandomSearchSampler",
     "NoReplaceRandomSampler",
     "Observation",
+    "ProgressiveSampler",
     "RandomArchSampler",
     "RegularizedEvolutionSampler",
     "arch_distributions",
