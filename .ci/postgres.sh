@@ -23,8 +23,10 @@ _pg_install() {
     command -v apt-get >/dev/null 2>&1 || return 1
     _pg_log "installing the Debian package postgresql (apt-get)"
     # the package's own cluster is not used: do not create it
-    $sudo mkdir -p /etc/postgresql-common
-    echo "create_main_cluster = false" | $sudo tee /etc/postgresql-common/createcluster.conf >/dev/null
+    if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+        $sudo mkdir -p /etc/postgresql-common
+        echo "create_main_cluster = false" | $sudo tee /etc/postgresql-common/createcluster.conf >/dev/null
+    fi
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
         $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
 }

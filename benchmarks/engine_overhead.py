@@ -3,8 +3,9 @@
 For SQLite and in-memory storage, runs archscout's ``random``, ``rea`` and ``ls`` on NB201 (tabular,
 so the evaluation itself is a table lookup) and prints ms per trial in the steady state (from the
 first to the last progress report: start-up and result.json excluded; ``total`` includes them),
-next to a bare Optuna loop in the same process (RandomSampler, one float, trivial objective) and
-their ratio. Usage: ``python benchmarks/engine_overhead.py [--trials 500]``.
+its CPU time per trial (``cpu``: what a busy machine inflates least), next to a bare Optuna loop in
+the same process (RandomSampler, one float, trivial objective, default storage settings) and the
+ratio of the two wall times. Usage: ``python benchmarks/engine_overhead.py [--trials 500]``.
 """
 
 from __future__ import annotations
@@ -21,22 +22,23 @@ from archscout.experiment import ExperimentConfig, run_experiment
 STRATEGIES = ("random", "rea", "ls")
 
 
-def bare_optuna(storage: str | None, n: int) -> float:
+def bare_optuna(storage: str | None, n: int) -> tuple[float, float]:
     study = optuna.create_study(storage=storage, sampler=optuna.samplers.RandomSampler(seed=0))
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=n)
-    return (time.perf_counter() - start) / n * 1e3
+    return (time.perf_counter() - start) / n * 1e3, (time.process_time() - cpu) / n * 1e3
 
 
-def engine(strategy: str, storage: str | None, n: int, run_dir: Path) -> tuple[float, float]:
-    marks: list[tuple[float, int]] = []
+def engine(strategy: str, storage: str | None, n: int, run_dir: Path) -> tuple[float, float, float]:
+    marks: list[tuple[float, float, int]] = []
     cfg = ExperimentConfig(strategy=strategy, n_trials=n, seed=0, run_dir=run_dir, name=f"{strategy}-{storage}",
                            storage=storage)
     start = time.perf_counter()
-    run_experiment(cfg, progress=lambda p: marks.append((time.perf_counter(), p.done)))
+    run_experiment(cfg, progress=lambda p: marks.append((time.perf_counter(), time.process_time(), p.done)))
     total = (time.perf_counter() - start) / n * 1e3
-    (t0, d0), (t1, d1) = marks[1], marks[-1]  # marks[0]: before the first evaluation
-    return (t1 - t0) / max(d1 - d0, 1) * 1e3, total
+    (t0, c0, d0), (t1, c1, d1) = marks[1], marks[-1]  # marks[0]: before the first evaluation
+    done = max(d1 - d0, 1)
+    return (t1 - t0) / done * 1e3, (c1 - c0) / done * 1e3, total
 
 
 def main() -> None:
@@ -47,15 +49,15 @@ def main() -> None:
     # warm the caches (tables, imports) so that no run pays for them
     with tempfile.TemporaryDirectory() as tmp:
         engine("random", "memory", 5, Path(tmp))
-    print(f"{'storage':8} {'loop':24} {'ms/trial':>9} {'total':>8} {'x bare':>7}")
+    print(f"{'storage':8} {'loop':26} {'ms/trial':>9} {'cpu':>6} {'total':>7} {'x bare':>7}")
     for label in ("sqlite", "memory"):
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite:///{tmp}/bare.db" if label == "sqlite" else None
-            bare = bare_optuna(url, args.trials)
-            print(f"{label:8} {'bare Optuna RandomSampler':24} {bare:9.2f} {bare:8.2f} {1.0:7.2f}")
+            bare, bare_cpu = bare_optuna(url, args.trials)
+            print(f"{label:8} {'bare Optuna RandomSampler':26} {bare:9.2f} {bare_cpu:6.2f} {bare:7.2f} {1.0:7.2f}")
             for s in STRATEGIES:
-                steady, total = engine(s, None if label == "sqlite" else "memory", args.trials, Path(tmp))
-                print(f"{label:8} {'archscout ' + s:24} {steady:9.2f} {total:8.2f} {steady / bare:7.2f}")
+                steady, cpu, total = engine(s, None if label == "sqlite" else "memory", args.trials, Path(tmp))
+                print(f"{label:8} {'archscout ' + s:26} {steady:9.2f} {cpu:6.2f} {total:7.2f} {steady / bare:7.2f}")
 
 
 if __name__ == "__main__":

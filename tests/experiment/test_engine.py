@@ -242,3 +242,10 @@ def test_stale_trials_of_a_driver_elsewhere_follow_its_heartbeat():
     old = {HEARTBEAT_KEY + other: time.time() - STALE_AFTER_S - 1}
     assert led.stale(me, lambda: fresh) == [] and [t.trial_id for t in led.stale(me, lambda: old)] == [1]
     assert [t.trial_id for t in led.stale(me, dict)] == [1]  # never beat, started long ago
+
+
+def test_ray_is_imported_only_when_chosen():
+    code = ("import sys, archscout.experiment as e; e.ExperimentConfig(executor='process', n_workers=2); "
+            "print(sorted(m for m in ('ray', 'psycopg2') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

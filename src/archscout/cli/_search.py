@@ -46,7 +46,8 @@ COUNT = _Count()
               help="random, random-noreplace, rea, ls, mo-ls, bananas, ... or optuna-random/-tpe/-nsga2.")
 @click.option("--trials", type=COUNT, default=100, show_default=True,
               help="Budget: trials in the study (earlier runs and other workers included).")
-@click.option("--seed", type=COUNT, default=0, show_default=True)
+@click.option("--seed", type=COUNT, default=0, show_default=True, help="Seed of the strategy (a driver joining "
+              "a running study, or resuming one, draws a stream of its own).")
 @click.option("--name", default=None, help="Run name (directory and study); default space-dataset-strategy-seed.")
 @click.option("--run-dir", default="runs", show_default=True, help="Parent of the run directory.")
 @click.option("--storage", default=None, help="Default: RUN_DIR/NAME/study.db (SQLite). Or an SQLAlchemy URL "

@@ -133,7 +133,8 @@ class ProcessExecutor(Executor):
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.n_workers, mp_context=multiprocessing.get_context("spawn"),
+            self._pool = ProcessPoolExecutor(max_workers=self.n_workers,
+                                             mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_init_worker, initargs=(self.make_evaluator,))
         return self._pool
 

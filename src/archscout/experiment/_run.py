@@ -212,7 +212,8 @@ def run_experiment(config: ExperimentConfig, evaluator: Evaluator | Callable[[],
     options = {"ray_address": config.ray_address} if config.ray_address else {}
     try:
         with contextlib.ExitStack() as stack:
-            executor = stack.enter_context(create_executor(config.executor, make_evaluator, config.n_workers, **options))
+            executor = stack.enter_context(
+                create_executor(config.executor, make_evaluator, config.n_workers, **options))
             if not isinstance(study._storage, optuna.storages.InMemoryStorage):
                 stack.enter_context(Heartbeat(store.heartbeat))
             _drive(store, executor, propose, space, objectives, constraints, progress)

@@ -15,7 +15,6 @@ so workers started at the same moment on a fresh database are safe.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import random
 import sqlite3
@@ -27,6 +26,11 @@ from pathlib import Path
 import optuna
 
 from archscout.exceptions import ArchscoutError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: SQLite's own busy waiting only
+    fcntl = None
 
 SQLITE_BUSY_TIMEOUT_S = 60
 _MEMORY = ("memory", ":memory:")
@@ -100,6 +104,8 @@ class _LockingConnection(sqlite3.Connection):
         self._locked = False
 
     def acquire(self) -> None:
+        if fcntl is None:
+            return
         if self._lock_fd is None:
             self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
@@ -140,7 +146,7 @@ def _connection_class(path: Path) -> type:
 def _init_lock(url: str) -> Iterator[None]:
     """Serialize schema creation across processes on the same database."""
     path = sqlite_path(url)
-    if path is not None:
+    if path is not None and fcntl is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(_lock_file(path), "a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)

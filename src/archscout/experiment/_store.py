@@ -157,10 +157,6 @@ class Ledger:
         return out
 
 
-def result_values(values: Sequence[float]) -> float | list[float]:
-    return values[0] if len(values) == 1 else list(values)
-
-
 class TrialStore:
     """Base: the ledger, the budget and the step protocol shared by both stores."""
 
@@ -214,8 +210,10 @@ class OptunaTrialStore(TrialStore):
     def _sync(self) -> None:
         led = self.ledger
         trials = self.storage.get_all_trials(self.sid, deepcopy=False)
-        while self._settled < len(trials) and trials[self._settled].state.is_finished() and \
-                trials[self._settled]._trial_id in led.trials and led.trials[trials[self._settled]._trial_id].state.is_finished():
+        while self._settled < len(trials):
+            seen = led.trials.get(trials[self._settled]._trial_id)
+            if seen is None or not seen.state.is_finished():
+                break
             self._settled += 1
         for t in trials[self._settled:]:
             known = led.trials.get(t._trial_id)
@@ -235,11 +233,13 @@ class OptunaTrialStore(TrialStore):
         st.set_trial_user_attr(r.trial_id, ATTR, attrs)
         if f.constraints:
             st.set_trial_system_attr(r.trial_id, CONSTRAINTS, list(f.constraints))
+        values = list(f.values) if f.state == TrialState.COMPLETE else None
         try:
-            if f.state == TrialState.COMPLETE:
-                self.study.tell(r.number, result_values(f.values), skip_if_finished=True)
+            if self.use_ask:  # through the study: Optuna's samplers hear of it (after_trial)
+                self.study.tell(r.number, values[0] if values and len(values) == 1 else values,
+                                state=f.state, skip_if_finished=True)
             else:
-                self.study.tell(r.number, state=f.state, skip_if_finished=True)
+                st.set_trial_state_values(r.trial_id, f.state, values)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # finished meanwhile by a driver that took it over: its result stands
         self.mine.pop(r.trial_id, None)
@@ -272,6 +272,13 @@ class OptunaTrialStore(TrialStore):
 
     def _heartbeats(self) -> dict:
         return self.storage.get_study_system_attrs(self.sid)
+
+    def _counted_before(self, number: int) -> int:
+        """Trials numbered below ``number`` that count: numbers are dense, so all of them but the void ones
+        (void ones not yet seen make this an overestimate: the caller then syncs and asks again)."""
+        if number < self.budget:
+            return number
+        return number - sum(1 for t in self.ledger.trials.values() if t.void and t.number < number)
 
     def _enqueued(self) -> bool:
         """Whether ``study.ask`` would pop an enqueued trial (they already count toward the budget)."""
@@ -314,14 +321,16 @@ class OptunaTrialStore(TrialStore):
             self._sync()
         while len(out) < want and self.stop is None and (self.ledger.counting < self.budget or self._enqueued()):
             r = self._create(propose)
-            self._sync()
             if r is None:
-                continue
-            before = sum(1 for t in self.ledger.trials.values() if t.number < r.number and not t.void)
-            if before >= self.budget:  # another driver took the last slots meanwhile
-                self._void(r.trial_id, "over budget: other drivers filled the study first")
                 self._sync()
-                break
+                continue
+            if self._counted_before(r.number) >= self.budget:  # maybe other drivers took the last slots
+                self._sync()
+                if self._counted_before(r.number) >= self.budget:
+                    self._void(r.trial_id, "over budget: other drivers filled the study first")
+                    self._sync()
+                    break
+            self.ledger.see(TrialInfo(r.trial_id, r.number, TrialState.RUNNING, r.arch, self.worker))
             out.append(r)
         for r in out:
             self.mine[r.trial_id] = r
