@@ -15,6 +15,7 @@ from archscout.strategies._na_rs import NARandomSearchSampler
 from archscout.strategies._predictor import BananasSampler, GuidedLocalSearchSampler, MLPEnsemble
 from archscout.strategies._foxnas import FoxNASSampler, InteractionFeatures
 from archscout.strategies._progressive import ProgressiveSampler
+from archscout.strategies._pareto_ls import ParetoLocalSearchSampler
 
 __all__ = [
     "OPTUNA_SAMPLERS",
@@ -30,6 +31,7 @@ __all__ = [
     "NARandomSearchSampler",
     "NoReplaceRandomSampler",
     "Observation",
+    "ParetoLocalSearchSampler",
     "ProgressiveSampler",
     "RandomArchSampler",
     "RegularizedEvolutionSampler",
