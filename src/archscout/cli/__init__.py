@@ -1,7 +1,7 @@
 """The ``archscout`` command: a thin shell over the library API."""
 
 from archscout.cli._app import cli, main
-from archscout.cli import _hw  # noqa: F401  (registers the command families)
+from archscout.cli import _bench, _hw  # noqa: F401  (registers the command families)
 from archscout.cli import _search  # noqa: F401
 
 __all__ = ["cli", "main"]
