@@ -127,10 +127,10 @@ def test_four_worker_processes_share_one_study(tmp_path, backend):
 def test_workers_with_an_optuna_sampler_keep_the_budget(tmp_path):
     """Optuna's own samplers go through study.ask: trials beyond the budget are voided, never counted."""
     name = "ask"
-    run_workers(tmp_path, name, 45, 3, None, strategy="optuna-random")
+    run_workers(tmp_path, name, 30, 3, None, strategy="optuna-random")
     study = load(name, f"sqlite:///{tmp_path / name / 'study.db'}")
     counted = [t for t in study.trials if "archscout:void" not in t.system_attrs]
-    assert len(counted) == 45 and all(t.state == TrialState.COMPLETE for t in counted)
+    assert len(counted) == 30 and all(t.state == TrialState.COMPLETE for t in counted)
     assert all(t.state == TrialState.FAIL for t in study.trials if t not in counted)
 
 
