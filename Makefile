@@ -12,10 +12,14 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# The main job: a hardware-aware Pareto search (accuracy vs Raspberry Pi 4 latency, with a latency
+# budget) on the bundled tables, resumable in runs/demo-pareto, then strategies compared over seeds.
 demo: $(BIN)/.installed
-	$(BIN)/archscout hw devices
-	$(BIN)/archscout hw query --space nb201 --dataset cifar10 --arch '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'
-	$(BIN)/archscout hw query --space fbnet --dataset cifar100 --arch "$$(echo k3_e1 | sed 's/.*/& & & & & & & & & & & & & & & & & & & & & &/')" --device raspi4
+	$(BIN)/archscout hw query --space nb201 --dataset cifar10 --arch '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|' --device raspi4
+	$(BIN)/archscout search --multi-trial --space nb201 --dataset cifar10 --objective valid_error \
+		--objective latency@raspi4 --constraint 'latency@raspi4 <= 40' --strategy mo-ls --trials 200 --name demo-pareto
+	$(BIN)/archscout bench --space nb201 --dataset cifar100 --strategies ls,guided-ls,rea,optuna-tpe,random \
+		--seeds 10 --budget 300 --out runs/demo-bench
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
@@ -25,6 +29,8 @@ test-slow: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/hw_query.py
+	$(BIN)/python benchmarks/engine_overhead.py
+	$(BIN)/python benchmarks/strategies.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
