@@ -94,7 +94,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=300)
     parser.add_argument("--mo-budget", type=int, default=500)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--ours", default="bananas", help="archscout's single-objective strategy checked")
+    parser.add_argument("--ours", default="guided-ls", help="archscout's single-objective strategy checked")
     parser.add_argument("--ours-mo", default="mo-ls", help="archscout's Pareto strategy checked")
     parser.add_argument("--part", default="so,mo,overhead")
     parser.add_argument("--out", type=Path, default=Path("runs/benchmarks/strategies.json"))
