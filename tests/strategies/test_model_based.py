@@ -153,7 +153,7 @@ def test_matmul_blocks_and_ensemble_fit():
     assert np.allclose(matmul(a, b), a @ b)
     x = (rng.random((200, 12)) < 0.5).astype(np.float32)
     y = x[:, 0] * 2 - x[:, 1] + x[:, 2] * x[:, 3]
-    model = MLPEnsemble(12, rng, n_members=4, hidden=16).fit(x, y, 400)
+    model = MLPEnsemble(12, rng, n_members=4, hidden=16).fit(x, y, 400, rng)
     pred = model.predict(x)
     assert pred.shape == (4, 200)
     assert np.corrcoef(pred.mean(axis=0), y)[0, 1] > 0.95
@@ -227,3 +227,29 @@ def test_pnas_grows_active_edges():
         own = NB201.canonical(parent)
         assert all(NB201.canonical(c) != own and sampler.active(c) > sampler.active(parent)
                    for c in sampler.grow(parent))
+
+
+def test_regression_targets_put_infeasible_archs_below():
+    from archscout.strategies._predictor import regression_targets
+
+    archs = [NB201.from_index(i) for i in range(5)]
+    history = History(NB201)
+    history.add(archs[0], 1.0, violation=2.0)
+    history.add(archs[1], 2.0, violation=0.5)
+    assert regression_targets(history, history.scores())[1].tolist() == [-2.0, -0.5]  # none feasible
+    for a, v in zip(archs[2:], (50.0, 60.0, 70.0)):
+        history.add(a, v, violation=0.1 if v == 70.0 else 0.0)
+    y = regression_targets(history, history.scores())[1]
+    assert y.tolist() == [40.0, 43.75, 50.0, 60.0, 44.75]  # below 50, the most violating lowest
+
+
+@pytest.mark.parametrize("name", MINE)
+def test_runs_with_a_constraint(name):
+    """A fifth of the space violates a constraint (3<-0 = nor_conv_3x3): the searches run and find feasible archs."""
+    acc = valid()
+    sampler = create_strategy(name, NB201, seed=0)
+    history = History(NB201)
+    for _ in range(60):
+        arch = sampler.propose(history)
+        history.add(arch, float(acc[NB201.index(arch)]), violation=float(arch.ops[3] == 3))
+    assert sum(o.feasible for o in history.observations) >= 30

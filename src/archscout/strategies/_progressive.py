@@ -32,20 +32,22 @@ class ProgressiveSampler(ArchSampler):
     """PNAS's progressive SMBO with active positions as blocks.
 
     Mapping: a PNAS cell of b blocks is an arch with b *active* positions, i.e. positions whose op
-    is not the space's empty op (``empty_op``: on NB201 b edges carry an op other than ``none``,
-    so b = 1..6; a PNAS block adds a node with two inputs and ops, an NB201 edge adds one input
-    and one op, the nearest unit this fixed DAG has). Level 1 is every arch with one active
-    position (all queried, like PNAS's 1-block cells); expanding an arch turns one of its inactive
-    positions active with any op. For level b + 1 the ``k`` best evaluated archs of level b are
-    expanded, an ensemble of ``n_members`` small MLPs (``_predictor.MLPEnsemble`` over
-    ``encoding`` features; PNAS: 5 predictors on 4/5 of the data each) is fitted on every
-    evaluated arch, and the ``k`` expansions with the best predicted score are queried. Archs
-    isomorphic to a taken one (spaces with ``canonical``, e.g. NB201) are skipped, as PNAS
-    canonicalizes cells.
+    is not the space's empty op (``empty_op``): on NB201, b edges carry an op other than ``none``,
+    b = 1..6. A PNAS block adds a node with two inputs and two ops; an NB201 edge adds one input
+    and one op, the nearest unit a fixed DAG has. Level 1 is every arch with one active position
+    (on NB201 9 isomorphism classes; PNAS also trains every 1-block cell). Growing an arch turns
+    one inactive position active with any op; on NB201 a new edge that changes nothing (into or
+    out of an unused node) is grown once more, so each candidate computes something new. For each
+    next level the ``k`` best evaluated archs of the last level are grown, an ensemble of
+    ``n_members`` small MLPs (``_predictor.MLPEnsemble`` over ``encoding`` features; PNAS: 5
+    predictors on 4/5 of the data each) is refitted on every evaluated arch, and the ``k``
+    candidates with the best predicted score are queried. Archs isomorphic to a taken one (spaces
+    with ``canonical``) are skipped, as PNAS canonicalizes cells.
 
-    After the last level (all positions active) the search never stalls: it goes on with local
-    refinement, the untaken neighbour of the ``n_parents`` best archs with the best ensemble mean
-    + spread (refitted every ``refit_every`` queries), and a random new arch when none is left.
+    When nothing is left to grow (all positions active) the search never stalls: it goes on with
+    local refinement, the untaken neighbour of the ``n_parents`` best archs with the best ensemble
+    mean + spread (refitted every ``refit_every`` queries), and a random new arch when none is
+    left. On NB201 with ``k=20`` the progression takes about 70 queries.
     """
 
     def __init__(self, space: SearchSpace, seed: int | None = None, k: int = 20, n_members: int = 5,
@@ -109,7 +111,7 @@ class ProgressiveSampler(ArchSampler):
             first = self._model is None
             if first:
                 self._model = MLPEnsemble(x.shape[1], self._rng, self.n_members, self.hidden)
-            self._model.fit(x, y, self.fit_steps if first else self.warm_steps)
+            self._model.fit(x, y, self.fit_steps if first else self.warm_steps, self._rng)
             self._fitted_at = n
         return self._model
 
