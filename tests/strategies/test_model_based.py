@@ -253,3 +253,16 @@ def test_runs_with_a_constraint(name):
         arch = sampler.propose(history)
         history.add(arch, float(acc[NB201.index(arch)]), violation=float(arch.ops[3] == 3))
     assert sum(o.feasible for o in history.observations) >= 30
+
+
+@pytest.mark.parametrize("name", MINE)
+def test_fbnet(name):
+    """A space too large to enumerate or to code archs as int64 (9**22 archs): runs, never repeats."""
+    fbnet = get_space("fbnet")
+    weights = np.random.default_rng(0).random((22, 9))
+
+    def value(a: Arch) -> float:
+        return float(weights[np.arange(22), a.ops].sum())
+
+    archs = search(name, 0, 30, value, fbnet)[0]
+    assert len(set(archs)) == 30 and all(fbnet.make(a.ops) == a for a in archs)

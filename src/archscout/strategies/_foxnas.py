@@ -4,6 +4,7 @@ predictor with interaction features, maximized by simulated annealing."""
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -165,26 +166,41 @@ class FoxNASSampler(ArchSampler):
         first; chains start at ``starts`` (taken archs allowed), the others at random untaken archs."""
         rng, space, n_pos = self._rng, self.space, len(self.space.choices)
         choices = np.array(space.choices, dtype=np.int64)
-        # archs as integers (mixed radix) so the taken test is one vectorized lookup per iteration
-        radix = np.concatenate([np.cumprod(choices[::-1])[::-1][1:], [1]]).astype(np.int64)
-        taken_codes = np.array(sorted(int(np.dot(a.ops, radix)) for a in taken), dtype=np.int64)
         plain = type(space).is_valid is SearchSpace.is_valid  # no constraints between positions
+        if math.prod(space.choices) < 2**62:
+            # archs as integers (mixed radix): the taken test is one vectorized lookup per iteration
+            radix = np.concatenate([np.cumprod(choices[::-1])[::-1][1:], [1]]).astype(np.int64)
+            taken_codes = np.array(sorted(int(np.dot(a.ops, radix)) for a in taken), dtype=np.int64)
+
+            def keys(ops: np.ndarray) -> list:
+                return (ops @ radix).tolist()
+
+            def untaken(ops: np.ndarray) -> np.ndarray:
+                if not len(taken_codes):
+                    return np.ones(len(ops), dtype=bool)
+                codes = ops @ radix
+                return taken_codes[np.minimum(np.searchsorted(taken_codes, codes), len(taken_codes) - 1)] != codes
+        else:  # too many archs for int64 codes (e.g. FBNet's 9**22): tuples
+
+            def keys(ops: np.ndarray) -> list:
+                return [tuple(r) for r in ops.tolist()]
+
+            def untaken(ops: np.ndarray) -> np.ndarray:
+                return np.array([Arch(space.name, k) not in taken for k in keys(ops)], dtype=bool)
 
         def fresh(ops: np.ndarray) -> np.ndarray:
-            codes = ops @ radix
-            at = np.minimum(np.searchsorted(taken_codes, codes), max(len(taken_codes) - 1, 0))
-            ok = taken_codes[at] != codes if len(taken_codes) else np.ones(len(codes), dtype=bool)
+            ok = untaken(ops)
             if not plain:
-                ok &= np.array([space.is_valid(tuple(r)) for r in ops.tolist()])
+                ok &= np.array([space.is_valid(tuple(r)) for r in ops.tolist()], dtype=bool)
             return ok
 
         starts = list(starts)[:self.n_chains]
         state = np.array([a.ops for a in starts] + [sample_new(space, rng, taken).ops
                                                     for _ in range(self.n_chains - len(starts))], dtype=np.int64)
         value = self.features.lookup(coef, state)
-        found: dict[int, tuple[float, np.ndarray]] = {}
-        for r, v in zip(state[len(starts):], value[len(starts):]):
-            found[int(r @ radix)] = (v, r)
+        found: dict = {}
+        for k, v, r in zip(keys(state[len(starts):]), value[len(starts):], state[len(starts):]):
+            found[k] = (v, r)
         rejects = np.zeros(self.n_chains, dtype=np.int64)
         live = np.ones(self.n_chains, dtype=bool)
         rows = np.arange(self.n_chains)
@@ -206,8 +222,8 @@ class FoxNASSampler(ArchSampler):
                 temp = self.t0 * self.cooling**it
                 acc = (delta > 0) | (rng.random(self.n_chains) < np.exp(np.minimum(delta, 0) / temp))
             acc &= ok
-            for code, v, r in zip((prop[ok] @ radix).tolist(), pv[ok], prop[ok]):
-                found[code] = (v, r)
+            for k, v, r in zip(keys(prop[ok]), pv[ok], prop[ok]):
+                found[k] = (v, r)
             state[acc], value[acc] = prop[acc], pv[acc]
             rejects = np.where(acc, 0, rejects + 1)
             live &= rejects < self.max_reject

@@ -59,7 +59,8 @@ class ProgressiveSampler(ArchSampler):
             raise ArchscoutError(f"pnas: encoding {encoding!r}; accepted: {', '.join(ENCODINGS)}")
         super().__init__(space, seed)
         self.k, self.n_members, self.hidden, self.encoding = k, n_members, hidden, encoding
-        self.n_parents, self.refit_every, self.fit_steps, self.warm_steps = n_parents, refit_every, fit_steps, warm_steps
+        self.n_parents, self.refit_every = n_parents, refit_every
+        self.fit_steps, self.warm_steps = fit_steps, warm_steps
         self.empty = empty_op(space) if empty is None else empty
         if not all(0 <= self.empty < c for c in space.choices):
             raise ArchscoutError(f"pnas: empty op {self.empty} is not a choice of every position")
@@ -162,7 +163,7 @@ class ProgressiveSampler(ArchSampler):
             self._queue = [a for a in self._queue if a not in taken]
             if self._queue:
                 return self._queue.pop(0)
-            self._queue = self._level_archs = self._next_level(history, taken)
+            self._queue = self._next_level(history, taken)
             self._level_archs = list(self._queue)
             self.done = not self._queue
         scores = history.scores()  # progression over: local refinement around the best archs
