@@ -310,7 +310,10 @@ class GuidedLocalSearchSampler(BananasSampler):
     the best arch on ImageNet16-120); jumps every 3rd query (none: ImageNet16-120 stays in local
     optima, regret@100 0.5 vs 0.15; every 2nd: slower everywhere); jumps from query 50 and 20
     random archs first (CIFAR-10, 200 seeds, regret@50/@100: 0.195/0.054, vs 0.232/0.076 with
-    jumps from the start and 10 random archs; Optuna's TPE 0.254/0.102).
+    jumps from the start and 10 random archs; Optuna's TPE 0.254/0.102). With these defaults, 50
+    seeds, 300 queries: median queries to the best-valid arch 51.5 / 49 / 129 on CIFAR-10 / CIFAR-100
+    / ImageNet16-120 (TPE: 131.5 / 134 / not found in 84 % of the runs), and lower mean regret than
+    TPE at 50, 100 and 300 queries on all three (also on 100 other seeds).
     """
 
     def __init__(self, space: SearchSpace, seed: int | None = None, jump_every: int = 3, jump_from: int = 50,
