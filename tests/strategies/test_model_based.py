@@ -163,7 +163,7 @@ def test_guided_ls_climbs_like_ls():
     """Between jumps, guided LS queries a neighbour of LS's climb position."""
     _, sampler, history = search("guided-ls", 0, 60, jump_every=0)
     scores, taken = history.scores(), history.taken
-    pos, fresh = sampler._position(scores, taken)
+    pos, fresh = sampler._positions.best(history)
     assert not any(scores.get(n, -1e9) > scores[pos] for n in NB201.neighbours(pos))
     assert sampler.propose(history) in fresh
     with pytest.raises(ArchscoutError, match="jump_every"):

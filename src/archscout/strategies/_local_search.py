@@ -36,15 +36,35 @@ class LocalSearchSampler(ArchSampler):
             raise ArchscoutError(f"ls: n_init must be at least 1, got {n_init}")
         super().__init__(space, seed)
         self.n_init = n_init
-        # completed archs that can never be a climb position again (a better neighbour exists or the
-        # neighbourhood is all taken): both only grow as trials are added, so this cache is exact
+        self._positions = ClimbPositions(space)
+
+    def propose(self, history: History) -> Arch:
+        taken = history.taken
+        if len(history.scores()) < self.n_init:
+            return sample_new(self.space, self._rng, taken)
+        pos = self._positions.best(history)
+        if pos is not None:
+            fresh = pos[1]
+            return fresh[int(self._rng.integers(len(fresh)))]
+        return sample_new(self.space, self._rng, taken)
+
+
+class ClimbPositions:
+    """Local search's climb rule, shared by ``ls`` and ``guided-ls``.
+
+    A climb position is a completed arch with no better completed neighbour and at least one
+    untaken neighbour. Archs that can never be one again (a better neighbour exists, or the
+    neighbourhood is all taken) are cached: both only grow as trials are added, so the cache is exact.
+    """
+
+    def __init__(self, space: SearchSpace):
+        self.space = space
         self._settled: set[Arch] = set()
         self._for: History | None = None
 
-    def propose(self, history: History) -> Arch:
+    def best(self, history: History) -> tuple[Arch, list[Arch]] | None:
+        """The best climb position and its untaken neighbours, or None (every position settled)."""
         score, taken = history.scores(), history.taken
-        if len(score) < self.n_init:
-            return sample_new(self.space, self._rng, taken)
         if history is not self._for or not self._settled <= score.keys():
             self._for, self._settled = history, set()
         live = sorted((a for a in score if a not in self._settled), key=score.__getitem__, reverse=True)
@@ -53,6 +73,6 @@ class LocalSearchSampler(ArchSampler):
             if not any(score.get(n, -math.inf) > score[arch] for n in nbrs):
                 fresh = [n for n in nbrs if n not in taken]
                 if fresh:
-                    return fresh[int(self._rng.integers(len(fresh)))]
+                    return arch, fresh
             self._settled.add(arch)
-        return sample_new(self.space, self._rng, taken)
+        return None

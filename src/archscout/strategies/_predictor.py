@@ -13,6 +13,7 @@ from archscout.exceptions import ArchscoutError
 from archscout.spaces import Arch, SearchSpace
 from archscout.strategies._base import ArchSampler, register_strategy
 from archscout.strategies._history import INFEASIBLE, History
+from archscout.strategies._local_search import ClimbPositions
 from archscout.strategies._random import sample_new
 
 ENCODINGS = ("onehot", "path", "both")
@@ -322,32 +323,17 @@ class GuidedLocalSearchSampler(BananasSampler):
             raise ArchscoutError(f"guided-ls: jump_every must be >= 0 (0 = never), got {jump_every}")
         super().__init__(space, seed, n_init=n_init, **kwargs)
         self.jump_every, self.jump_from = jump_every, jump_from
-        self._settled: set[Arch] = set()
-        self._settled_for: History | None = None
-
-    def _position(self, scores: dict[Arch, float], taken) -> tuple[Arch, list[Arch]] | None:
-        """The best climb position and its untaken neighbours (LS's rule), or None."""
-        live = sorted((a for a in scores if a not in self._settled), key=scores.__getitem__, reverse=True)
-        for arch in live:
-            nbrs = self.space.neighbours(arch)
-            if not any(scores.get(n, -math.inf) > scores[arch] for n in nbrs):
-                fresh = [n for n in nbrs if n not in taken]
-                if fresh:
-                    return arch, fresh
-            self._settled.add(arch)  # a better neighbour exists or all are taken: never again
-        return None
+        self._positions = ClimbPositions(space)
 
     def propose(self, history: History) -> Arch:
         scores, taken = history.scores(), history.taken
         if len(scores) < self.n_init:
             return sample_new(self.space, self._rng, taken)
-        if history is not self._settled_for or not self._settled <= scores.keys():
-            self._settled_for, self._settled = history, set()
         model = self._fit(history, scores)
         n = len(history.observations)
         jump = self.jump_every and n >= self.jump_from and (n - self.jump_from) % self.jump_every == 0
         if not jump:
-            pos = self._position(scores, taken)
+            pos = self._positions.best(history)
             if pos is not None:
                 return self._acquire(model, pos[1])
         return self._global(model, scores, taken)
