@@ -1,0 +1,206 @@
+"""Folder datasets in DomainBed's layout (root/<domain>/<class>/<image>), on tiny images made here."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image, features
+
+from archscout.data import DatasetError
+from archscout.data._folder import IMAGE_EXTENSIONS, known_dataset, load_folder, scan_folder
+from archscout.data._load import load_split
+from archscout.exceptions import UnknownNameError
+
+DOMAINS, CLASSES = ("b_dom", "a_dom", "c_dom"), ("dog", "cat", "bird")  # made unsorted on purpose
+
+
+def grey_value(d: int, c: int, i: int) -> int:
+    """Each image's pixel value says where it came from, so tests can check its label."""
+    return 60 * c + 10 * d + i
+
+
+def make(root: Path, domains=DOMAINS, classes=CLASSES, n=3, size=(8, 8), mode="RGB", ext="png") -> Path:
+    for d, dom in enumerate(domains):
+        for c, cls in enumerate(classes):
+            folder = root / dom / cls
+            folder.mkdir(parents=True)
+            for i in range(n):
+                v = grey_value(d, c, i)
+                colour = v if mode == "L" else (v, 255 - v, 7)[: len(mode)] + (255,) * (len(mode) - 3)
+                Image.new(mode, size, colour).save(folder / f"{i}.{ext}")
+    return root
+
+
+def one_line(exc_type, fn, *words):
+    with pytest.raises(exc_type) as info:
+        fn()
+    msg = str(info.value)
+    assert "\n" not in msg, msg
+    for w in words:
+        assert str(w) in msg, (w, msg)
+    return msg
+
+
+def test_scan_layout_and_lodo_splits(tmp_path):
+    ds = scan_folder(make(tmp_path / "mine"))
+    assert ds.name == "mine" and not ds.known
+    assert ds.domains == ("a_dom", "b_dom", "c_dom") and ds.classes == ("bird", "cat", "dog")
+    assert all(len(ds.files[d]) == 9 for d in ds.domains)
+    assert set(ds.splits) == {"lodo-a_dom", "lodo-b_dom", "lodo-c_dom"}
+    sp = ds.splits["lodo-b_dom"]
+    assert sp.train == ("a_dom", "c_dom") and sp.test == ("b_dom",)
+    data = ds.load("lodo-b_dom")
+    assert [d.name for d in data.train] == ["a_dom", "c_dom"] and [d.name for d in data.test] == ["b_dom"]
+    x = data.domain("a_dom").x
+    assert x.shape == (9, 3, 8, 8) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+    assert data.num_classes == 3 and data.image_shape == (3, 8, 8)
+    assert data.meta["counts"] == {"a_dom": 9, "c_dom": 9, "b_dom": 9} and data.meta["image_mode"] == "RGB"
+    assert data.meta["root"] == str(tmp_path / "mine") and data.meta["split"] == "lodo-b_dom"
+
+
+def test_class_index_is_the_same_in_every_domain(tmp_path):
+    root = make(tmp_path / "ds")
+    (root / "b_dom" / "zebra").mkdir()  # one domain with an extra class, then allowed
+    Image.new("RGB", (8, 8), (250, 5, 7)).save(root / "b_dom" / "zebra" / "z.png")
+    one_line(DatasetError, lambda: scan_folder(root), "a_dom", "'zebra'", "allow_missing_classes")
+    ds = scan_folder(root, allow_missing_classes=True)
+    assert ds.classes == ("bird", "cat", "dog", "zebra")
+    data = ds.load(train=["a_dom", "c_dom"], test="b_dom")
+    for d, dom in enumerate(DOMAINS):
+        got = data.domain(dom)
+        red = (got.x[:, 0, 0, 0] * 255).round().long()
+        for v, y in zip(red.tolist(), got.y.tolist()):
+            if v == 250:
+                assert ds.classes[y] == "zebra"
+            else:
+                assert ds.classes[y] == CLASSES[(v - 10 * d) // 60]
+
+
+def test_user_given_splits(tmp_path):
+    ds = scan_folder(make(tmp_path / "ds"))
+    sp = ds.split(train=["a_dom"], test=["c_dom"])
+    assert sp.train == ("a_dom",) and sp.test == ("c_dom",) and sp.name == "train-a_dom-test-c_dom"
+    assert ds.split(train="a_dom").test == ("b_dom", "c_dom")
+    assert ds.split(test=["a_dom"]).train == ("b_dom", "c_dom")
+    assert set(ds.load(train=["a_dom"], test=["c_dom"]).domains) == {"a_dom", "c_dom"}
+    one_line(UnknownNameError, lambda: ds.split(train=["x_dom"]), "x_dom", "a_dom")
+    one_line(DatasetError, lambda: ds.split("lodo-a_dom", test=["a_dom"]), "not both")
+    one_line(DatasetError, lambda: ds.split(train=["a_dom"], test=["a_dom"]), "a_dom")
+    one_line(UnknownNameError, lambda: ds.load("lodo-x"), "'lodo-x'", "lodo-a_dom")
+    one_line(DatasetError, lambda: ds.load(), "lodo-a_dom", "train=")
+
+
+def test_resize_and_size_mismatch(tmp_path):
+    root = make(tmp_path / "ds", n=2)
+    Image.new("RGB", (12, 10), (1, 2, 3)).save(root / "c_dom" / "cat" / "odd.png")
+    msg = one_line(DatasetError, lambda: load_folder(root, "lodo-a_dom"), "odd.png", "12x10", "8x8", "size=")
+    assert "--image-size" in msg
+    data = load_folder(root, "lodo-a_dom", size=4)
+    assert data.image_shape == (3, 4, 4) and data.meta["image_size"] == 4
+    v = grey_value(DOMAINS.index("a_dom"), CLASSES.index("bird"), 0)  # a flat colour survives the resize
+    assert torch.allclose(data.domain("a_dom").x[0, :, 0, 0] * 255, torch.tensor([v, 255.0 - v, 7]), atol=0.6)
+    assert load_folder(root, "lodo-a_dom", size=16).image_shape == (3, 16, 16)
+    one_line(DatasetError, lambda: load_folder(root, "lodo-a_dom", size=0), "size 0")
+
+
+def test_channel_modes(tmp_path):
+    grey = load_folder(make(tmp_path / "grey", mode="L"), "lodo-a_dom")
+    assert grey.image_shape == (1, 8, 8)
+    assert load_folder(tmp_path / "grey", "lodo-a_dom", mode="RGB").image_shape == (3, 8, 8)
+    root = make(tmp_path / "mixed", n=1)
+    Image.new("L", (8, 8), 9).save(root / "b_dom" / "dog" / "grey.png")
+    one_line(DatasetError, lambda: load_folder(root, "lodo-a_dom"), "grey.png", "1 channel", "RGB", "mode=")
+    assert load_folder(root, "lodo-a_dom", mode="L").image_shape == (1, 8, 8)
+    Image.new("RGBA", (8, 8), (1, 2, 3, 4)).save(root / "b_dom" / "dog" / "alpha.png")
+    one_line(DatasetError, lambda: load_folder(root, "lodo-a_dom"), "4 channel", "RGBA")
+    assert load_folder(root, "lodo-a_dom", mode="RGBA").image_shape == (4, 8, 8)
+    one_line(DatasetError, lambda: load_folder(root, "lodo-a_dom", mode="CMYK"), "'CMYK'", "RGB")
+
+
+def test_image_formats_junk_and_nested_files(tmp_path):
+    root = make(tmp_path / "ds", domains=("d1", "d2"), classes=("c",), n=1)
+    exts = [e for e in IMAGE_EXTENSIONS if e != ".webp" or features.check("webp")]
+    for e in exts:
+        Image.new("RGB", (8, 8), (10, 20, 30)).save(root / "d1" / "c" / f"img{e}")
+    (root / "d2" / "c" / "sub").mkdir()
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(root / "d2" / "c" / "sub" / "deep.JPG", format="JPEG")
+    (root / "d2" / "c" / ".DS_Store").write_bytes(b"junk")
+    (root / "d2" / "c" / "Thumbs.db").write_bytes(b"junk")
+    (root / "README.txt").write_text("loose files at the top are ignored")
+    data = load_folder(root, "lodo-d1", mode="RGB")
+    assert len(data.domain("d1")) == 1 + len(exts) and len(data.domain("d2")) == 2
+
+
+def test_bad_folders(tmp_path):
+    one_line(DatasetError, lambda: scan_folder(tmp_path / "nope"), "nope", "does not exist", "<domain>/<class>")
+    (tmp_path / "file").write_text("x")
+    one_line(DatasetError, lambda: scan_folder(tmp_path / "file"), "file", "not a folder")
+    (tmp_path / "empty").mkdir()
+    one_line(DatasetError, lambda: scan_folder(tmp_path / "empty"), "empty", "no domain folders")
+    one = make(tmp_path / "one", domains=("solo",))
+    one_line(DatasetError, lambda: scan_folder(one), "solo", "two or more")
+    root = make(tmp_path / "ds", domains=("d1", "d2"), classes=("c",), n=1)
+    (root / "d3").mkdir()
+    one_line(DatasetError, lambda: scan_folder(root), "d3", "no class folders")
+    (root / "d3" / "c").mkdir()
+    one_line(DatasetError, lambda: scan_folder(root), str(Path("d3") / "c"), "no images", ".png")
+    (root / "d3" / "c" / "notes.txt").write_text("x")
+    one_line(DatasetError, lambda: scan_folder(root), "notes.txt", "not an image")
+    (root / "d3" / "c" / "notes.txt").unlink()
+    (root / "d3" / "c" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    one_line(DatasetError, lambda: load_folder(root, "lodo-d1"), "broken.jpg", "cannot decode")
+    Image.new("RGB", (8, 8)).save(root / "d3" / "c" / "broken.jpg", format="PNG")  # a wrong suffix is fine
+    assert len(load_folder(root, "lodo-d3").domain("d3")) == 1
+    one_line(DatasetError, lambda: load_folder(root, "lodo-d1", per_domain=0), "per_domain=0")
+
+
+def test_known_datasets_are_recognized(tmp_path):
+    assert known_dataset("office_home") == "OfficeHome" and known_dataset("terra_incognita") == "TerraIncognita"
+    assert known_dataset("PACS") == "PACS" and known_dataset("NICO++") == "NICO" and known_dataset("mine") is None
+    pacs = ("art_painting", "cartoon", "photo", "sketch")
+    partial = make(tmp_path / "PACS", domains=pacs[:3], classes=("dog",), n=1)
+    one_line(DatasetError, lambda: scan_folder(partial), "PACS", "sketch", "art_painting, cartoon, photo")
+    make(partial, domains=("sketch", "kfold"), classes=("dog",), n=1)
+    one_line(DatasetError, lambda: scan_folder(partial), "unexpected", "kfold")
+    home = make(tmp_path / "office_home", domains=("Art", "Clipart", "Product", "Real World"), classes=("Pen",), n=1)
+    assert scan_folder(home).name == "OfficeHome" and scan_folder(home).known
+    assert "lodo-Real World" in scan_folder(home).splits
+    renamed = make(tmp_path / "somewhere", domains=pacs, classes=("dog",), n=1)
+    assert scan_folder(renamed).name == "PACS"
+    nico = make(tmp_path / "NICO", domains=("autumn", "rock"), classes=("bear",), n=1)
+    assert scan_folder(nico).name == "NICO"
+
+
+def test_per_domain_is_seeded_stratified_and_split_independent(tmp_path):
+    ds = scan_folder(make(tmp_path / "ds", classes=("x", "y"), n=10))
+    a = ds.load("lodo-a_dom", per_domain=6, seed=3)
+    b = ds.load("lodo-b_dom", per_domain=6, seed=3)
+    for dom in ("a_dom", "c_dom"):
+        assert torch.equal(a.domain(dom).x, b.domain(dom).x) and torch.equal(a.domain(dom).y, b.domain(dom).y)
+    assert torch.bincount(a.domain("a_dom").y).tolist() == [3, 3]
+    assert a.meta["counts"]["a_dom"] == 6 and a.meta["available"]["a_dom"] == 20
+    others = [ds.load("lodo-a_dom", per_domain=6, seed=s).domain("a_dom").x for s in range(4, 8)]
+    assert any(not torch.equal(o, a.domain("a_dom").x) for o in others)
+    assert len(ds.load("lodo-a_dom", per_domain=100).domain("a_dom")) == 20  # a cap, not a demand
+
+
+def test_load_split_takes_folders(tmp_path, monkeypatch):
+    root = make(tmp_path / "ds", n=1)
+    data = load_split(str(root), "lodo-c_dom", size=4)
+    assert data.name == "ds" and data.split.test == ("c_dom",) and data.image_shape == (3, 4, 4)
+    assert load_split(root, None, train=["a_dom"], test=["b_dom"]).split.train == ("a_dom",)
+    one_line(DatasetError, lambda: load_split(str(root), "lodo-c_dom", root=tmp_path), "its own root")
+    one_line(DatasetError, lambda: load_split(str(tmp_path / "missing"), "lodo-x"), "missing", "does not exist")
+    msg = one_line(UnknownNameError, lambda: load_split("no-such-suite", "iid"), "'no-such-suite'", "digits-shift")
+    assert "folder" in msg and "<domain>/<class>/<image>" in msg
+    # a DomainBed dataset by name, with root its data_dir (DomainBed's folder name) or its own folder
+    pacs = ("art_painting", "cartoon", "photo", "sketch")
+    make(tmp_path / "data" / "PACS", domains=pacs, classes=("dog",), n=1)
+    for r in (tmp_path / "data", tmp_path / "data" / "PACS"):
+        got = load_split("PACS", "lodo-photo", root=r)
+        assert got.name == "PACS" and got.split.train == ("art_painting", "cartoon", "sketch")
+    monkeypatch.chdir(tmp_path)
+    one_line(DatasetError, lambda: load_split("PACS", "lodo-photo"), "PACS", "root=")
+    make(tmp_path / "data" / "VLCS", domains=("a", "b"), classes=("dog",), n=1)
+    one_line(DatasetError, lambda: load_split("VLCS", "lodo-a", root=tmp_path / "data"), "VLCS", "SUN09")
+    assert load_split("digits-shift", "iid", per_domain=20, size=8).name == "digits-shift-v1"
