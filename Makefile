@@ -4,7 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-slow bench clean
+.PHONY: demo test test-slow bench clean data
+
+FMNIST := /usr/share/datasets/fashion-mnist
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,9 +15,17 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# Fashion-MNIST (the shift suites' source) from the Debian package, where it is missing.
+data:
+	@[ -d $(FMNIST) ] || { echo "installing the Debian package dataset-fashion-mnist"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq >/dev/null 2>&1 && \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; }; } || \
+	  { echo "could not install dataset-fashion-mnist; set ARCHSCOUT_FASHION_MNIST to a folder with its idx files"; exit 1; }
+
 # The main job: a hardware-aware Pareto search (accuracy vs Raspberry Pi 4 latency, with a latency
 # budget) on the bundled tables, resumable in runs/demo-pareto, then strategies compared over seeds.
-demo: $(BIN)/.installed
+demo: $(BIN)/.installed data
 	$(BIN)/archscout hw query --space nb201 --dataset cifar10 --arch '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|' --device raspi4
 	$(BIN)/archscout search --multi-trial --space nb201 --dataset cifar10 --objective valid_error \
 		--objective latency@raspi4 --constraint 'latency@raspi4 <= 40' --strategy mo-ls --trials 200 --name demo-pareto
@@ -22,6 +33,7 @@ demo: $(BIN)/.installed
 		--seeds 10 --budget 300 --out runs/demo-bench
 
 test: $(BIN)/.installed
+	-@$(MAKE) --no-print-directory data  # the tests that read the real files skip without it
 	$(BIN)/python -m pytest -q
 
 test-slow: $(BIN)/.installed

@@ -52,7 +52,6 @@ def test_parse_idx_bad():
     one_line(DatasetError, lambda: parse_idx(good + b"\x00"), "longer than its header says")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: parse_idx multiplies dims in int64 (np.prod), which overflows")
 def test_parse_idx_huge_dims_say_truncated():
     raw = bytes([0, 0, 8, 2]) + (2**32 - 1).to_bytes(4, "big") + (2**31 + 1).to_bytes(4, "big")
     one_line(DatasetError, lambda: parse_idx(raw), "truncated")
@@ -121,7 +120,6 @@ def corrupt_gzip(path: Path) -> None:
     pytest.skip("no byte flip gave a zlib error")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: _sources._read catches OSError/EOFError but not zlib.error")
 def test_fashion_damaged_deflate_stream_is_a_dataset_error(tmp_path):
     fake_fashion(tmp_path / "f", gz=True)
     corrupt_gzip(tmp_path / "f" / "train-labels-idx1-ubyte.gz")
@@ -251,18 +249,14 @@ def test_size_and_per_domain_ranges():
     one_line(DatasetError, lambda: load_split("digits-shift", "iid", per_domain=1), "2 to 1797")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: ShiftSuite.load reads `size or default`: size=0 silently means 16")
 def test_size_zero_is_an_error():
     one_line(DatasetError, lambda: load_split("digits-shift", "iid", size=0), "size 0")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a negative seed reaches numpy's SeedSequence: a raw ValueError")
 def test_negative_seed_is_a_dataset_error():
     one_line(DatasetError, lambda: load_split("digits-shift", "iid", seed=-1), "-1")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the lru_cached source arrays (digits; Fashion-MNIST labels) are writable, "
-                                       "so a caller's in-place edit changes every later load")
 def test_cached_source_arrays_are_read_only(tmp_path):
     fake_fashion(tmp_path / "f", gz=False)
     arrays = [*load_digits(), *load_fashion_mnist(tmp_path / "f", verify=False)]

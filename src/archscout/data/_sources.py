@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
+import zlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -40,7 +42,7 @@ def parse_idx(raw: bytes, name: str = "idx file") -> np.ndarray:
     if len(raw) < header:
         raise DatasetError(f"{name} is truncated: its header needs {header} bytes, the file has {len(raw)}")
     dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    need = header + int(np.prod(dims)) * dtype.itemsize
+    need = header + math.prod(dims) * dtype.itemsize
     if len(raw) != need:
         what = "truncated" if len(raw) < need else "longer than its header says"
         raise DatasetError(f"{name} is {what}: dims {dims} need {need} bytes, the file has {len(raw)}")
@@ -53,7 +55,7 @@ def _read(path: Path) -> bytes:
             with gzip.open(path, "rb") as fh:
                 return fh.read()
         return path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise DatasetError(f"cannot read {path} ({exc}); the file looks corrupted: {HOW_TO_GET}") from None
 
 
@@ -92,9 +94,10 @@ def _load_fashion(stamp: tuple, verify: bool) -> tuple[np.ndarray, np.ndarray]:
     if images.ndim != 3 or len(images) != len(labels) or labels.max() >= len(FASHION_CLASSES):
         raise DatasetError(f"Fashion-MNIST files in {Path(stamp[0][0]).parent} are inconsistent: "
                            f"{images.shape} images, {labels.shape} labels")
+    labels = labels.astype(np.int64)
     images.setflags(write=False)
     labels.setflags(write=False)
-    return images, labels.astype(np.int64)
+    return images, labels
 
 
 @lru_cache(maxsize=1)
@@ -103,8 +106,10 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits as sk_digits
 
     d = sk_digits()
-    images = np.round(d.images * (255.0 / 16.0)).astype(np.uint8)
-    return images, d.target.astype(np.int64)
+    images, labels = np.round(d.images * (255.0 / 16.0)).astype(np.uint8), d.target.astype(np.int64)
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    return images, labels
 
 
 DIGITS_CLASSES = tuple(str(i) for i in range(10))

@@ -140,7 +140,10 @@ class ShiftSuite:
              root: Any = None) -> DomainData:
         """The domains of ``split``; ``root`` is the source's folder where it has one (Fashion-MNIST)."""
         sp = self.split(split)
-        size, per_domain = size or self.default_size, per_domain or self.default_per_domain
+        size = self.default_size if size is None else size
+        per_domain = self.default_per_domain if per_domain is None else per_domain
+        if not isinstance(seed, int) or seed < 0:
+            raise DatasetError(f"seed {seed!r} is invalid: choose an integer >= 0")
         if not 4 <= size <= 256:
             raise DatasetError(f"image size {size} is out of range: choose 4 to 256 pixels")
         images, labels = self.load_source(root) if root is not None else self.load_source()
