@@ -69,3 +69,17 @@ def test_bad_config(kwargs, match):
 def test_bad_storage(tmp_path):
     with pytest.raises(ArchscoutError, match="storage 'notadb://x' cannot be opened"):
         ExperimentConfig(storage="notadb://x", run_dir=tmp_path, n_trials=1)
+
+
+def test_result_json_keeps_the_fullest_view_of_the_study(tmp_path, monkeypatch):
+    """Drivers finishing together write result.json in any order: a staler view never replaces a fuller one."""
+    import json
+
+    from archscout.experiment import _result
+
+    cfg = ExperimentConfig(strategy="rea", n_trials=10, run_dir=tmp_path, name="r")
+    views = iter([{"study": "s", "storage": "u", "trials": {"complete": n, "failed": 0}} for n in (9, 10, 8)])
+    monkeypatch.setattr(_result, "summarize", lambda store, config: next(views))
+    written = [_result.write_result(None, cfg)["trials"]["complete"] for _ in range(3)]
+    assert written == [9, 10, 8]  # each driver gets its own view back
+    assert json.loads((tmp_path / "r" / "result.json").read_text())["trials"]["complete"] == 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -115,10 +116,49 @@ def summarize(store: TrialStore, config: ExperimentConfig) -> dict[str, Any]:
 
 
 def write_result(store: TrialStore, config: ExperimentConfig) -> dict[str, Any]:
-    """Write ``runs/<name>/result.json`` (atomically: several drivers may finish at once)."""
+    """Write ``runs/<name>/result.json`` unless it already holds a fuller view of the same study.
+
+    Several drivers finish at about the same time, each with its own last look at the study: the
+    file must end with the view that saw the most finished trials, whichever driver writes last."""
     result = summarize(store, config)
-    write_json(config.run_path / "result.json", result)
+    path = config.run_path / "result.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path.with_name(".result.lock")):
+        if _finished(result) >= _finished(_read(path), result):
+            write_json(path, result)
     return result
+
+
+def _finished(result: dict | None, same_as: dict | None = None) -> int:
+    """Finished trials a summary saw (-1 if it is missing or summarizes another study)."""
+    if not result or (same_as is not None and (result.get("study"), result.get("storage")) !=
+                      (same_as.get("study"), same_as.get("storage"))):
+        return -1
+    trials = result.get("trials", {})
+    return int(trials.get("complete", 0)) + int(trials.get("failed", 0))
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock on ``path`` (POSIX flock; no lock elsewhere)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def write_json(path: Path, obj: Any) -> None:
