@@ -1,0 +1,225 @@
+"""``train``: ERM for a fixed architecture on domain data, DomainBed's holdout and selection rules,
+a run directory that resumes, and ``train_seeds`` for mean and spread over seeds."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import zlib
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from archscout.data import Domain, DomainData, holdout
+from archscout.exceptions import ArchscoutError
+from archscout.spaces import get_space
+from archscout.train._augment import Classifier, channel_stats
+from archscout.train._config import TrainConfig
+from archscout.train._loop import RunData, fit, load_weights, seed_everything
+from archscout.train._model import build_net, count_params, save_model
+from archscout.train._selection import get_rule, select_epoch
+
+RESULT = "result.json"
+MODEL = "model.pt"
+
+
+@dataclass
+class TrainResult:
+    """The figures of one trained architecture at the epoch its selection rule chose (accuracies in %).
+
+    ``id_acc``: mean accuracy over the training domains' held-out parts; ``ood_acc``: mean accuracy over
+    the (full) test domains; ``selection_rule`` names the rule as it must be reported.
+    """
+
+    space: str
+    arch: str
+    arch_index: int | None
+    suite: str
+    split: str
+    seed: int
+    data_seed: int | None
+    selection: str
+    selection_rule: str
+    selected_epoch: int
+    epochs: int
+    id_acc: float
+    ood_acc: float
+    id_per_domain: dict[str, float]
+    ood_per_domain: dict[str, float]
+    params: int
+    throughput: float  # training images per second (forward + backward + update)
+    seconds: float  # training and per-epoch evaluation, extra leave-one-domain-out runs included
+    config: dict[str, Any]
+    history: list[dict[str, Any]]
+    lodo: dict[str, list[dict[str, Any]]] | None = None
+    run_dir: str | None = None
+    model_path: str | None = None
+    model: Classifier | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (without the model)."""
+        return json.loads(json.dumps({f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}))
+
+
+@contextmanager
+def _threads(n: int | None):
+    old = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _holdout_seed(seed: int, domain: str) -> int:
+    """The in/out split of a domain depends on the run's seed and the domain's name only."""
+    return int(np.random.SeedSequence([seed, zlib.crc32(domain.encode())]).generate_state(1)[0])
+
+
+def _split_domains(data: DomainData, config: TrainConfig) -> dict[str, tuple[Domain, Domain]]:
+    out = {}
+    for name, d in data.domains.items():
+        i, o = holdout(d.y, config.holdout_fraction, seed=_holdout_seed(config.seed, name))
+        if len(i) == 0 or len(o) == 0:
+            raise ArchscoutError(f"domain {name!r} has {len(d)} images: too few to hold out "
+                                 f"{config.holdout_fraction:.0%} for validation")
+        out[name] = (d.subset(i), d.subset(o))
+    return out
+
+
+def _stack(parts: Sequence[Domain]) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.cat([p.x for p in parts]), torch.cat([p.y for p in parts])
+
+
+def _mean(values: dict[str, float]) -> float:
+    return sum(values.values()) / len(values)
+
+
+def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = None, *,
+          selection: str = "training-domain", run_dir: str | Path | None = None, progress: bool = False,
+          on_epoch: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+    """Train ``arch`` of ``space`` on the training domains of ``data`` (ERM) and report it at the epoch
+    chosen by ``selection`` (``training-domain``, ``leave-one-domain-out`` or ``oracle``).
+
+    Every domain is split 80/20 (``holdout``): the model trains on the training domains' ``in`` parts;
+    each epoch it is evaluated on their ``out`` parts (``val``), on the full test domains (``test``,
+    reported) and on their ``out`` parts (``test_out``, read by the oracle only). With ``run_dir`` the
+    run writes ``config.json``, ``checkpoint.pt`` (each epoch), ``weights/``, ``model.pt`` and
+    ``result.json``, and calling again with the same arguments resumes (or just re-reads) it.
+
+    Example:
+        >>> from archscout.data import load_split
+        >>> data = load_split("digits-shift", "correlation")
+        >>> r = train("nb201", 11472, data, TrainConfig(epochs=1, net={"C": 4, "N": 1}))
+        >>> r.selection_rule, r.selected_epoch
+        ('training-domain validation', 1)
+    """
+    config = config or TrainConfig()
+    rule = get_rule(selection)
+    sp = get_space(space)
+    arch = sp.parse(arch)
+    net_cfg = config.net_config(space)
+    in_channels = data.image_shape[0]
+    if rule.reads == "lodo" and len(data.split.train) < 2:
+        raise ArchscoutError(f"leave-one-domain-out needs two or more training domains; split "
+                             f"{data.split.name!r} has {len(data.split.train)}")
+    parts = _split_domains(data, config)
+    run_dir = Path(run_dir) if run_dir is not None else None
+    identity = {"space": space, "arch": sp.to_str(arch), "net": net_cfg, "suite": data.name,
+                "data": {k: v for k, v in data.meta.items() if k != "split"}, "split": data.split.name,
+                "train_domains": list(data.split.train), "test_domains": list(data.split.test),
+                "train": {k: v for k, v in config.to_dict().items() if k != "threads"}}
+
+    def make(x: torch.Tensor) -> Classifier:
+        seed_everything(config.seed)
+        return Classifier(build_net(space, arch, net_cfg, data.num_classes, in_channels), *channel_stats(x))
+
+    x, y = _stack([parts[d][0] for d in data.split.train])
+    main = RunData(x, y, {"val": {d: parts[d][1] for d in data.split.train},
+                          "test": {d: data.domains[d] for d in data.split.test},
+                          "test_out": {d: parts[d][1] for d in data.split.test}})
+    lodo_data = {}
+    if rule.reads == "lodo":
+        for d in data.split.train:
+            lx, ly = _stack([parts[o][0] for o in data.split.train if o != d])
+            lodo_data[d] = RunData(lx, ly, {"val": {d: data.domains[d]}})
+
+    with _threads(config.threads), _bar(progress, config, [main, *lodo_data.values()]) as tick:
+        model = make(x)
+        history, weights = fit(model, main, config, run_dir=run_dir, identity=identity, on_batch=tick,
+                               on_epoch=on_epoch)
+        lodo = {}
+        for d, rd in lodo_data.items():
+            sub = None if run_dir is None else run_dir / "lodo" / d
+            lodo[d], _ = fit(make(rd.x), rd, config, run_dir=sub, on_batch=tick,
+                             identity={**identity, "held_out": d})
+    selected = select_epoch(rule, history, lodo or None)
+    model.load_state_dict(load_weights(weights[selected]))
+    model.eval()
+    rec = history[selected - 1]
+    index = sp.index(arch) if sp.size == 15625 else None
+    runs = [history, *lodo.values()]
+    images = sum(r["images"] for h in runs for r in h)
+    result = TrainResult(
+        space=space, arch=sp.to_str(arch), arch_index=index, suite=data.name, split=data.split.name,
+        seed=config.seed, data_seed=data.meta.get("seed"), selection=rule.name, selection_rule=rule.label,
+        selected_epoch=selected, epochs=config.epochs, id_acc=_mean(rec["val"]), ood_acc=_mean(rec["test"]),
+        id_per_domain=dict(rec["val"]), ood_per_domain=dict(rec["test"]), params=count_params(model.net),
+        throughput=images / max(sum(r["train_seconds"] for h in runs for r in h), 1e-9),
+        seconds=sum(r["seconds"] for h in runs for r in h), config={**identity, "threads": config.threads},
+        history=history, lodo=lodo or None, model=model)
+    if run_dir is not None:
+        result.run_dir, result.model_path = str(run_dir), str(run_dir / MODEL)
+        save_model(run_dir / MODEL, model, {
+            "space": space, "arch": result.arch, "net": net_cfg, "classes": list(data.classes),
+            "in_channels": in_channels, "image_shape": list(data.image_shape), "mean": model.mean.flatten().tolist(),
+            "std": model.std.flatten().tolist(), "suite": data.name, "split": data.split.name,
+            "selection_rule": rule.label, "selected_epoch": selected, "seed": config.seed})
+        (run_dir / RESULT).write_text(json.dumps(result.to_dict(), indent=2))
+    return result
+
+
+@contextmanager
+def _bar(show: bool, config: TrainConfig, runs: list[RunData]):
+    """A rich progress bar over all batches of all runs (on stderr), or a no-op."""
+    if not show:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+        TimeRemainingColumn
+
+    total = sum(max(1, len(r.y) // config.batch_size) for r in runs) * config.epochs
+    with Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as p:
+        task = p.add_task("train", total=total)
+        yield lambda: p.advance(task)
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+
+
+def train_seeds(space: str, arch: Any, data: DomainData, config: TrainConfig | None = None, *,
+                seeds: Sequence[int] = (0, 1, 2), selection: str = "training-domain",
+                run_dir: str | Path | None = None, progress: bool = False) -> dict[str, Any]:
+    """``train`` once per seed (run directories ``run_dir/seed-N``): mean and sample std of the
+    accuracies and throughput, and every run's result."""
+    config = config or TrainConfig()
+    if not seeds:
+        raise ArchscoutError("train_seeds needs at least one seed")
+    results = [train(space, arch, data, replace(config, seed=int(s)), selection=selection, progress=progress,
+                     run_dir=None if run_dir is None else Path(run_dir) / f"seed-{s}") for s in seeds]
+    first = results[0]
+    return {"space": space, "arch": first.arch, "arch_index": first.arch_index, "suite": first.suite,
+            "split": first.split, "selection_rule": first.selection_rule, "seeds": list(seeds),
+            "params": first.params, "id_acc": _spread([r.id_acc for r in results]),
+            "ood_acc": _spread([r.ood_acc for r in results]),
+            "throughput": _spread([r.throughput for r in results]),
+            "seconds": sum(r.seconds for r in results), "runs": results}

@@ -1,0 +1,181 @@
+"""One training run with per-epoch evaluation, atomic checkpoints and exact resume.
+
+Every random draw of an epoch (batch order, augmentation) comes from a generator seeded by
+(seed, epoch), and the checkpoint written at the end of each epoch holds everything else that
+changes (weights, optimizer, schedule, history, global RNG states): a run killed and re-run ends
+with the same weights as one that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from archscout.data import Domain
+from archscout.exceptions import ArchscoutError
+from archscout.train._augment import augment
+from archscout.train._config import TrainConfig, config_diff
+
+CHECKPOINT = "checkpoint.pt"
+IDENTITY = "config.json"
+
+
+@dataclass
+class RunData:
+    """What one run trains on (``x``, ``y``) and evaluates each epoch: ``evals[group][domain]``."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    evals: dict[str, dict[str, Domain]]
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The generator of one epoch's batch order and augmentation, derived from (seed, epoch)."""
+    state = np.random.SeedSequence([seed, epoch]).generate_state(2, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(state) & ((1 << 63) - 1))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict[str, Any]:
+    kind, key, pos, has_gauss, gauss = np.random.get_state()
+    return {"python": random.getstate(), "numpy": [kind, key.tolist(), pos, has_gauss, gauss],
+            "torch": torch.get_rng_state()}
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    kind, key, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, np.asarray(key, dtype=np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file, then rename: a kill leaves the old file or the new one."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+@torch.inference_mode()
+def accuracy(model: nn.Module, domain: Domain, batch_size: int) -> float:
+    """Top-1 accuracy in percent."""
+    model.eval()
+    correct = 0
+    for i in range(0, len(domain), batch_size):
+        correct += int((model(domain.x[i:i + batch_size]).argmax(1) == domain.y[i:i + batch_size]).sum())
+    return 100.0 * correct / len(domain)
+
+
+def _check_identity(run_dir: Path, identity: dict[str, Any]) -> None:
+    """Write the run's identity on first use; refuse a run directory made with another config."""
+    path = run_dir / IDENTITY
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ArchscoutError(f"cannot read {path}: {exc}") from None
+        diff = config_diff(old, identity)
+        if diff:
+            raise ArchscoutError(f"run directory {run_dir} was created with another config (differs in "
+                                 f"{', '.join(diff)}); use another --name or --run-dir, or delete it")
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(identity, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def fit(model: nn.Module, data: RunData, config: TrainConfig, *, run_dir: Path | None = None,
+        identity: dict[str, Any] | None = None, on_batch: Callable[[], None] | None = None,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None) -> tuple[list[dict[str, Any]], dict[int, Any]]:
+    """Train ``model`` (freshly built right after ``seed_everything(config.seed)``) for ``config.epochs``.
+
+    Returns the per-epoch records (``epoch``, ``loss``, ``train_acc``, ``images``, ``train_seconds``,
+    ``seconds`` and one ``{domain: accuracy}`` dict per eval group) and the per-epoch weights: in
+    memory without ``run_dir``, else paths of ``run_dir/weights/epoch-NNN.pt``. With ``run_dir`` the
+    run resumes from ``checkpoint.pt``. ``on_epoch`` sees each new record (raising there stops the run).
+    """
+    n = len(data.y)
+    steps = max(1, n // config.batch_size)  # full batches only: BatchNorm needs more than one image
+    total = steps * config.epochs
+    opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                          weight_decay=config.weight_decay, nesterov=config.nesterov and config.momentum > 0)
+    if config.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    history: list[dict[str, Any]] = []
+    weights: dict[int, Any] = {}
+    if run_dir is not None:
+        _check_identity(run_dir, identity or {})
+        (run_dir / "weights").mkdir(exist_ok=True)
+        ckpt_path = run_dir / CHECKPOINT
+        if ckpt_path.exists():
+            ckpt = torch.load(ckpt_path, weights_only=True)
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            sched.load_state_dict(ckpt["scheduler"])
+            history = ckpt["history"]
+            _set_rng_state(ckpt["rng"])
+            weights = {r["epoch"]: run_dir / "weights" / f"epoch-{r['epoch']:03d}.pt" for r in history}
+    for epoch in range(len(history) + 1, config.epochs + 1):
+        start = time.perf_counter()
+        gen = epoch_generator(config.seed, epoch)
+        order = torch.randperm(n, generator=gen)
+        model.train()
+        loss_sum, correct, seen = 0.0, 0, 0
+        for s in range(steps):
+            idx = order[s * config.batch_size:(s + 1) * config.batch_size] if n >= config.batch_size else order
+            xb, yb = augment(data.x[idx], config.crop_padding, config.flip, gen), data.y[idx]
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_sum += float(loss.detach()) * len(yb)
+            correct += int((logits.argmax(1) == yb).sum())
+            seen += len(yb)
+            if on_batch is not None:
+                on_batch()
+        train_seconds = time.perf_counter() - start
+        record: dict[str, Any] = {"epoch": epoch, "loss": loss_sum / seen, "train_acc": 100.0 * correct / seen,
+                                  "images": seen, "train_seconds": train_seconds}
+        for group, domains in data.evals.items():
+            record[group] = {name: accuracy(model, d, config.eval_batch_size) for name, d in domains.items()}
+        record["seconds"] = time.perf_counter() - start
+        history.append(record)
+        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if run_dir is None:
+            weights[epoch] = state
+        else:
+            weights[epoch] = run_dir / "weights" / f"epoch-{epoch:03d}.pt"
+            atomic_save(state, weights[epoch])
+            atomic_save({"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                         "scheduler": sched.state_dict(), "history": history, "rng": _rng_state()},
+                        run_dir / CHECKPOINT)
+        if on_epoch is not None:
+            on_epoch(record)
+    return history, weights
+
+
+def load_weights(entry: Any) -> dict[str, torch.Tensor]:
+    """A state dict from ``fit``'s weights: itself (in memory) or loaded from its path."""
+    return torch.load(entry, weights_only=True) if isinstance(entry, Path) else entry
