@@ -10,7 +10,7 @@ from archscout.data import Domain, DomainData, load_split
 from archscout.exceptions import ArchscoutError, InvalidArchError, UnknownNameError
 from archscout.train import TrainConfig, load_model, train, train_seeds
 
-TINY = TrainConfig(epochs=3, batch_size=32, net={"C": 4, "N": 1}, threads=2)
+TINY = TrainConfig(epochs=3, batch_size=32, net={"C": 4, "N": 1}, threads=1)
 ARCH = 11472  # NB201's ResNet-like cell
 
 
@@ -78,7 +78,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(data, tmp_path):
 def test_resume_with_another_config_is_refused(data, tmp_path):
     cfg = TrainConfig(**{**TINY.to_dict(), "epochs": 1})
     train("nb201", ARCH, data, cfg, run_dir=tmp_path)
-    other = TrainConfig(**{**cfg.to_dict(), "lr": 0.01, "net": {"C": 8, "N": 1}, "threads": 1})
+    other = TrainConfig(**{**cfg.to_dict(), "lr": 0.01, "net": {"C": 8, "N": 1}, "threads": 2})
     with pytest.raises(ArchscoutError) as exc:
         train("nb201", ARCH, data, other, run_dir=tmp_path)
     msg = str(exc.value)

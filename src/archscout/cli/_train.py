@@ -100,7 +100,9 @@ def _print(result) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{result.space} {result.arch}  on {result.suite} / {result.split}  (seed {result.seed})")
+    console = Console()
+    console.print(f"{result.space} {result.arch} on {result.suite} / {result.split}, seed {result.seed}", soft_wrap=True)
+    table = Table()
     table.add_column("domain")
     table.add_column("role")
     table.add_column("accuracy %", justify="right")
@@ -108,10 +110,9 @@ def _print(result) -> None:
         table.add_row(d, "train (held-out 20 %)", f"{acc:.2f}")
     for d, acc in result.ood_per_domain.items():
         table.add_row(d, "test (out of distribution)", f"{acc:.2f}")
-    console = Console()
     console.print(table)
     console.print(f"in-distribution {result.id_acc:.2f} %  out-of-distribution {result.ood_acc:.2f} %  "
-                  f"selection: {result.selection_rule}, epoch {result.selected_epoch}/{result.epochs}")
+                  f"selection: {result.selection_rule}, epoch {result.selected_epoch}/{result.epochs}", soft_wrap=True)
     console.print(f"params {result.params:,}  throughput {result.throughput:.0f} images/s  "
                   f"time {result.seconds:.1f} s", soft_wrap=True)
     console.print(f"wrote {result.model_path}, {Path(result.run_dir) / 'result.json'}", soft_wrap=True)

@@ -20,7 +20,7 @@ from archscout.exceptions import ArchscoutError
 from archscout.spaces import get_space
 from archscout.train._augment import Classifier, channel_stats
 from archscout.train._config import TrainConfig
-from archscout.train._loop import RunData, fit, load_weights, seed_everything
+from archscout.train._loop import RunData, check_identity, fit, load_weights, seed_everything
 from archscout.train._model import build_net, count_params, save_model
 from archscout.train._selection import get_rule, select_epoch
 
@@ -150,8 +150,10 @@ def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = 
             lx, ly = _stack([parts[o][0] for o in data.split.train if o != d])
             lodo_data[d] = RunData(lx, ly, {"val": {d: data.domains[d]}})
 
+    model = make(x)  # before the progress bar: bad settings and a foreign run directory fail on a clean line
+    if run_dir is not None:
+        check_identity(run_dir, identity)
     with _threads(config.threads), _bar(progress, config, [main, *lodo_data.values()]) as tick:
-        model = make(x)
         history, weights = fit(model, main, config, run_dir=run_dir, identity=identity, on_batch=tick,
                                on_epoch=on_epoch)
         lodo = {}

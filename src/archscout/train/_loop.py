@@ -83,7 +83,7 @@ def accuracy(model: nn.Module, domain: Domain, batch_size: int) -> float:
     return 100.0 * correct / len(domain)
 
 
-def _check_identity(run_dir: Path, identity: dict[str, Any]) -> None:
+def check_identity(run_dir: Path, identity: dict[str, Any]) -> None:
     """Write the run's identity on first use; refuse a run directory made with another config."""
     path = run_dir / IDENTITY
     if path.exists():
@@ -124,7 +124,7 @@ def fit(model: nn.Module, data: RunData, config: TrainConfig, *, run_dir: Path |
     history: list[dict[str, Any]] = []
     weights: dict[int, Any] = {}
     if run_dir is not None:
-        _check_identity(run_dir, identity or {})
+        check_identity(run_dir, identity or {})
         (run_dir / "weights").mkdir(exist_ok=True)
         ckpt_path = run_dir / CHECKPOINT
         if ckpt_path.exists():

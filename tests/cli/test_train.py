@@ -1,0 +1,61 @@
+"""``archscout train`` through the CLI: JSON figures, resume, one-line errors with exit code 2."""
+
+import json
+
+import pytest
+
+import archscout.cli._train  # noqa: F401  (registers the command; cli/__init__ imports it too)
+from archscout.cli import main
+
+BASE = ["train", "--suite", "digits-shift", "--split", "correlation", "--epochs", "2", "--batch-size", "32",
+        "--net", "C=4", "--net", "N=1", "--threads", "1"]
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_json_and_resume(capsys, tmp_path):
+    args = [*BASE, "--arch", "11472", "--run-dir", str(tmp_path), "--json"]
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    obj = json.loads(out)
+    for key in ("id_acc", "ood_acc", "selection_rule", "params", "arch", "space", "suite", "split", "seed",
+                "selected_epoch", "throughput", "id_per_domain", "ood_per_domain"):
+        assert key in obj
+    assert obj["selection_rule"] == "training-domain validation" and obj["suite"] == "digits-shift-v1"
+    assert obj["arch"] == "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
+    assert set(obj["id_per_domain"]) == {"color90", "color80"} and set(obj["ood_per_domain"]) == {"color10"}
+    run_dir = tmp_path / "nb201-11472-digits-shift-correlation-s0"
+    assert obj["run_dir"] == str(run_dir) and (run_dir / "model.pt").exists()
+    code, again, _ = run(capsys, *args)  # resumes: nothing left to train, same figures
+    assert code == 0 and {k: v for k, v in json.loads(again).items() if k != "seconds"} == \
+        {k: v for k, v in obj.items() if k != "seconds"}
+    code, _, err = run(capsys, *[a if a != "2" else "3" for a in args])
+    assert code == 2 and err.count("\n") == 1 and "another config" in err and "train.epochs" in err
+
+
+def test_train_string_arch_oracle_and_table(capsys, tmp_path):
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    code, out, err = run(capsys, *BASE, "--arch", arch, "--selection", "oracle", "--run-dir", str(tmp_path),
+                         "--name", "o")
+    assert code == 0, err
+    assert "oracle (test-domain)" in out and "color10" in out and "model.pt" in out
+    assert json.loads((tmp_path / "o" / "result.json").read_text())["arch_index"] == 1462
+
+
+@pytest.mark.parametrize("args, text", [
+    (["--space", "nb999", "--arch", "1"], "unknown space 'nb999'"),
+    (["--arch", "99999"], "out of range"),
+    (["--arch", "1", "--suite", "cifar"], "unknown suite 'cifar'"),
+    (["--arch", "1", "--split", "sideways"], "unknown split of digits-shift-v1 'sideways'"),
+    (["--arch", "1", "--selection", "test-domain"], "unknown selection rule 'test-domain'"),
+    (["--arch", "1", "--net", "C"], "not KEY=VALUE"),
+    (["--arch", "1", "--net", "width=3"], "bad network settings"),
+    (["--arch", "1", "--epochs", "0"], "--epochs"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, args, text):
+    code, out, err = run(capsys, *BASE, "--run-dir", str(tmp_path), *args)
+    assert code == 2 and out == "" and err.startswith("error: ") and err.count("\n") == 1 and text in err
