@@ -51,9 +51,9 @@ def _default_name(space: str, arch_str: str, index: int | None, suite: str, spli
               help="Training seed (weights, holdout split, batch order, augmentation).")
 @click.option("--data-seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the generated domains.")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs [TrainConfig: 12].")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size [64].")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Initial learning rate [0.05].")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs [TrainConfig: 10].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size [128].")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Initial learning rate [0.1].")
 @click.option("--net", "net", multiple=True, help="Network setting KEY=VALUE (repeatable), e.g. --net C=16 --net N=1.")
 @click.option("--per-domain", type=click.IntRange(min=2), default=None, help="Images per domain [suite default].")
 @click.option("--image-size", type=click.IntRange(min=4), default=None, help="Image size in pixels [16].")
@@ -77,6 +77,7 @@ def train_cmd(space: str, arch: str, suite: str, split: str, seed: int, data_see
     from archscout.data import load_split
     from archscout.spaces import get_space
     from archscout.train import TrainConfig, get_rule, train
+    from archscout.train._api import arch_index
 
     rule = get_rule(selection)
     sp = get_space(space)
@@ -84,7 +85,7 @@ def train_cmd(space: str, arch: str, suite: str, split: str, seed: int, data_see
     data = load_split(suite, split, seed=data_seed, size=image_size, per_domain=per_domain)
     overrides = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr)) if v is not None}
     config = TrainConfig(seed=seed, net=_net_settings(net), threads=threads, **overrides)
-    index = sp.index(parsed) if sp.size == 15625 else None
+    index = arch_index(sp, parsed)
     name = name or _default_name(space, sp.to_str(parsed), index, suite, data.split.name, seed)
     result = train(space, parsed, data, config, selection=rule.name, run_dir=Path(run_dir) / name,
                    progress=not as_json)
@@ -101,7 +102,8 @@ def _print(result) -> None:
     from rich.table import Table
 
     console = Console()
-    console.print(f"{result.space} {result.arch} on {result.suite} / {result.split}, seed {result.seed}", soft_wrap=True)
+    console.print(f"{result.space} {result.arch} on {result.suite} / {result.split}, seed {result.seed}",
+                  soft_wrap=True)
     table = Table()
     table.add_column("domain")
     table.add_column("role")

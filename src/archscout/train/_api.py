@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from archscout.data import Domain, DomainData, holdout
-from archscout.exceptions import ArchscoutError
+from archscout.exceptions import ArchscoutError, InvalidArchError
 from archscout.spaces import get_space
 from archscout.train._augment import Classifier, channel_stats
 from archscout.train._config import TrainConfig
@@ -97,6 +97,14 @@ def _stack(parts: Sequence[Domain]) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat([p.x for p in parts]), torch.cat([p.y for p in parts])
 
 
+def arch_index(space: Any, arch: Any) -> int | None:
+    """The architecture's index in an enumerable space (NB201), else None."""
+    try:
+        return space.index(arch)
+    except InvalidArchError:
+        return None
+
+
 def _mean(values: dict[str, float]) -> float:
     return sum(values.values()) / len(values)
 
@@ -165,7 +173,7 @@ def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = 
     model.load_state_dict(load_weights(weights[selected]))
     model.eval()
     rec = history[selected - 1]
-    index = sp.index(arch) if sp.size == 15625 else None
+    index = arch_index(sp, arch)
     runs = [history, *lodo.values()]
     images = sum(r["images"] for h in runs for r in h)
     result = TrainResult(
