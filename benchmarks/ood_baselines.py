@@ -6,8 +6,12 @@ the test accuracy) on the ``correlation`` and ``rotation`` splits, 3 seeds each,
 ``TrainConfig`` and training-domain validation. Prints in-distribution accuracy (training domains'
 held-out 20 %), out-of-distribution accuracy (the unseen test domain), mean ± sample std over seeds,
 params and training throughput. Usage:
-``python benchmarks/ood_baselines.py [--quick] [--seeds 3] [--epochs N] [--threads 2] [--json]``
+``python benchmarks/ood_baselines.py [--quick] [--seeds 3] [--epochs N] [--threads 1] [--json]``
 (``--quick``: digits-shift, small nets, 4 epochs, about a minute).
+
+One torch thread by default: on a shared 2-core machine two threads ran 2.5-13x slower (116-629
+against 1,546-1,622 images/s for cell 11472 on the correlation split), as each step waits for the
+thread that was descheduled; ``--threads 2`` on a quiet machine.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--quick", action="store_true", help="digits-shift, C=8 nets, 4 epochs (about a minute)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=None, help="default: TrainConfig's (4 with --quick)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
