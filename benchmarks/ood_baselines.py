@@ -7,11 +7,12 @@ the test accuracy) on the ``correlation`` and ``rotation`` splits, 3 seeds each,
 held-out 20 %), out-of-distribution accuracy (the unseen test domain), mean ± sample std over seeds,
 params and training throughput. Usage:
 ``python benchmarks/ood_baselines.py [--quick] [--seeds 3] [--epochs N] [--threads 1] [--json]``
-(``--quick``: digits-shift, small nets, 4 epochs, about a minute).
+(``--quick``: digits-shift, small nets, 8 epochs, under a minute).
 
-One torch thread by default: on a shared 2-core machine two threads ran 2.5-13x slower (116-629
-against 1,546-1,622 images/s for cell 11472 on the correlation split), as each step waits for the
-thread that was descheduled; ``--threads 2`` on a quiet machine.
+One torch thread by default, the setting that holds up when the 2 cores are shared: for cell 11472
+on the correlation split, two threads gave 2,233-2,585 images/s on a quiet machine against 1,420-1,446
+for one, but 116-629 against 1,546-1,622 on a busy one (each step waits for the descheduled thread).
+The default run took 21 min on the busy machine; ``--threads 2`` is faster where the cores are free.
 """
 
 from __future__ import annotations
@@ -41,9 +42,9 @@ def best_cifar10_cell() -> tuple[int, float, float]:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="digits-shift, C=8 nets, 4 epochs (about a minute)")
+    ap.add_argument("--quick", action="store_true", help="digits-shift, C=8 nets, 8 epochs (under a minute)")
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--epochs", type=int, default=None, help="default: TrainConfig's (4 with --quick)")
+    ap.add_argument("--epochs", type=int, default=None, help="default: TrainConfig's (8 with --quick)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = ap.parse_args(argv)
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> dict:
     suite = "digits-shift" if args.quick else "fmnist-shift"
     cfg = TrainConfig(threads=args.threads)
     if args.quick:
-        cfg = TrainConfig(epochs=args.epochs or 4, batch_size=32, net={"C": 8, "N": 1}, threads=args.threads)
+        cfg = TrainConfig(epochs=args.epochs or 8, batch_size=32, net={"C": 8, "N": 1}, threads=args.threads)
     elif args.epochs:
         cfg = TrainConfig(epochs=args.epochs, threads=args.threads)
     space = get_space("nb201")

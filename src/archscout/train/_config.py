@@ -36,7 +36,8 @@ class TrainConfig:
         seed: seeds the weights, the holdout split, batch order and augmentation.
         holdout_fraction: part of every domain held out for validation (DomainBed: 0.2).
         eval_batch_size: batch size of evaluation (no effect on results).
-        threads: ``torch.set_num_threads`` during training (None: leave as is).
+        threads: ``torch.set_num_threads`` during training (None: leave as is). Not part of a run's
+            identity (a resume may change it), though float sums, hence results, can differ with it.
     """
 
     epochs: int = 10
