@@ -22,8 +22,10 @@ from archscout.data._domains import DatasetError, Domain, DomainData, Split
 from archscout.data._sources import DIGITS_CLASSES, FASHION_CLASSES, load_digits, load_fashion_mnist
 from archscout.exceptions import UnknownNameError
 
-# a domain maker: (grey images at working resolution, labels, generator, output size) -> RGB images
-Maker = Callable[[torch.Tensor, torch.Tensor, torch.Generator, int], torch.Tensor]
+# a domain maker: (grey images at working resolution, labels, generator, output size) -> RGB images,
+# or (RGB images, labels) when the domain changes labels too
+Maker = Callable[[torch.Tensor, torch.Tensor, torch.Generator, int], torch.Tensor | tuple[torch.Tensor, torch.Tensor]]
+LABEL_NOISE = 0.25  # of the correlation domains, as in Colored MNIST
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,11 @@ def _plain(x, y, gen, size):
 
 
 def _colour(agreement: float) -> Maker:
-    return lambda x, y, gen, size: S.colour_by_label(S.resize(x, size), y, agreement, gen)
+    def make(x, y, gen, size):
+        y = S.noisy_labels(y, LABEL_NOISE, 10, gen)
+        return S.colour_by_label(S.resize(x, size), y, agreement, gen), y
+
+    return make
 
 
 def _rotation(degrees: float) -> Maker:
@@ -73,7 +79,8 @@ STYLES = {"clean": ("no corruption", _plain), "noise": ("Gaussian noise, sigma 0
 def _domains_v1() -> list[DomainSpec]:
     out = [DomainSpec("iid-a", "iid", "grey images, first sample", _plain),
            DomainSpec("iid-b", "iid", "grey images, a second sample from the same distribution", _plain)]
-    out += [DomainSpec(n, "correlation", f"object coloured by its class with probability {p}", _colour(p))
+    out += [DomainSpec(n, "correlation", f"{LABEL_NOISE:.0%} of labels flipped, then the object coloured by "
+                       f"its (noisy) label's colour with probability {p}", _colour(p))
             for n, p in COLOUR_AGREEMENT.items()]
     out += [DomainSpec(f"rot{d}", "rotation", f"rotated by {d} degrees", _rotation(d)) for d in ROTATIONS]
     out += [DomainSpec(n, "style", desc, make) for n, (desc, make) in STYLES.items()]
@@ -85,7 +92,7 @@ def _splits_v1() -> list[Split]:
     styles = list(STYLES)
     out = [Split("iid", ("iid-a",), ("iid-b",), "no shift: two samples of the same distribution"),
            Split("correlation", ("color90", "color80"), ("color10",),
-                 "correlation shift: colour agrees with the class 90 % / 80 % in training, 10 % at test"),
+                 "correlation shift: colour agrees with the (25 % noisy) label 90 % / 80 % in training, 10 % at test"),
            Split("rotation", tuple(rots[:-1]), (rots[-1],),
                  "diversity shift: rotations 0-60 degrees in training, 75 degrees at test"),
            Split("style", tuple(s for s in styles if s != "noise"), ("noise",),
@@ -170,8 +177,10 @@ class ShiftSuite:
         x = S.resize(x, max(size, x.shape[-1]))  # work at the output size at least (digits are 8x8)
         y = torch.from_numpy(labels[idx].copy())
         gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, 2, position]).generate_state(1)[0]))
-        out = spec.make(x, y, gen, size).to(torch.float32).contiguous()
-        return Domain(spec.name, out, y)
+        out = spec.make(x, y, gen, size)
+        if isinstance(out, tuple):
+            out, y = out
+        return Domain(spec.name, out.to(torch.float32).contiguous(), y)
 
 
 SUITES: Registry[ShiftSuite] = Registry("suite")
