@@ -44,7 +44,8 @@ def _default_name(space: str, arch_str: str, index: int | None, suite: str, spli
               "darts, fbnet.")
 @click.option("--arch", required=True, help="The architecture: an NB201 string or index, a DARTS genotype, "
               "FBNet op names.")
-@click.option("--suite", default="fmnist-shift", show_default=True, help="Shift suite: fmnist-shift, digits-shift.")
+@click.option("--suite", default="fmnist-shift", show_default=True, help="Shift suite (fmnist-shift, digits-shift), a folder in DomainBed's layout "
+              "ROOT/DOMAIN/CLASS/IMAGE, or PACS/VLCS/OfficeHome/TerraIncognita/NICO with --data-root.")
 @click.option("--split", default="correlation", show_default=True, help="Split of the suite: iid, correlation, "
               "rotation, style, rotation-lodo-rot30, ...")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
@@ -56,6 +57,8 @@ def _default_name(space: str, arch_str: str, index: int | None, suite: str, spli
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Initial learning rate [0.1].")
 @click.option("--net", "net", multiple=True, help="Network setting KEY=VALUE (repeatable), e.g. --net C=16 --net N=1.")
 @click.option("--per-domain", type=click.IntRange(min=2), default=None, help="Images per domain [suite default].")
+@click.option("--data-root", default=None, help="Folder of the suite's source (Fashion-MNIST's idx files) or of a "
+              "named DomainBed dataset (--suite PACS).")
 @click.option("--image-size", type=click.IntRange(min=4), default=None, help="Image size in pixels [16].")
 @click.option("--selection", default="training-domain", show_default=True,
               help="Model selection rule: training-domain, leave-one-domain-out (extra runs), or oracle "
@@ -68,8 +71,8 @@ def _default_name(space: str, arch_str: str, index: int | None, suite: str, spli
 @click.option("--json", "as_json", is_flag=True, help="Print result figures as one JSON object (no progress bar).")
 def train_cmd(space: str, arch: str, suite: str, split: str, seed: int, data_seed: int, epochs: int | None,
               batch_size: int | None, lr: float | None, net: tuple[str, ...], per_domain: int | None,
-              image_size: int | None, selection: str, threads: int, name: str | None, run_dir: str,
-              as_json: bool) -> None:
+              image_size: int | None, data_root: str | None, selection: str, threads: int, name: str | None,
+              run_dir: str, as_json: bool) -> None:
     """Train one architecture (ERM) on the training domains of a split and report in- and
     out-of-distribution accuracy at the epoch the selection rule picks.
 
@@ -84,7 +87,7 @@ def train_cmd(space: str, arch: str, suite: str, split: str, seed: int, data_see
     rule = get_rule(selection)
     sp = get_space(space)
     parsed = sp.parse(arch)
-    data = load_split(suite, split, seed=data_seed, size=image_size, per_domain=per_domain)
+    data = load_split(suite, split, seed=data_seed, size=image_size, per_domain=per_domain, root=data_root)
     overrides = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr)) if v is not None}
     config = TrainConfig(seed=seed, net=_net_settings(net), threads=threads, **overrides)
     index = arch_index(sp, parsed)
