@@ -10,6 +10,16 @@ from archscout.cli import main
 TINY = ["--trials", "1", "--epochs", "2", "--dim-z", "2", "--samples", "500", "--per-domain", "200"]
 
 
+@pytest.fixture
+def one_thread():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny nets: one thread is as fast, and immune to a busy machine's barrier waits
+    yield
+    torch.set_num_threads(threads)
+
+
 def run(capsys, *args):
     code = main(list(args))
     out, err = capsys.readouterr()
@@ -28,7 +38,7 @@ def test_data_list_json_and_table(capsys):
     assert code == 0 and "fmnist-shift-v1" in out and "color10" in out and "rotation-lodo-rot0" in out
 
 
-def test_data_shift_json(capsys):
+def test_data_shift_json(capsys, one_thread):
     code, out, _ = run(capsys, "data", "shift", "--suite", "digits-shift", "--split", "correlation", "--json", *TINY)
     assert code == 0
     obj = json.loads(out)  # exactly one JSON object on stdout
@@ -54,3 +64,14 @@ def test_data_shift_bad_input_one_line(capsys, args, message):
     code, out, err = run(capsys, "data", "shift", *args)
     assert code == 2 and out == "" and err.startswith("error: ") and err.count("\n") == 1, err
     assert message in err
+
+
+def test_data_shift_defaults_are_the_library_defaults():
+    from archscout.cli._data import data_shift
+    from archscout.data._shift_metrics import ShiftMetricsConfig
+
+    defaults = {p.name: p.default for p in data_shift.params}
+    config = ShiftMetricsConfig()
+    assert (defaults["trials"], defaults["seed"], defaults["dim_z"], defaults["epochs"], defaults["samples"]) == \
+        (config.trials, config.seed, config.dim_z, config.epochs, config.samples)
+    assert config.swa_start == config.epochs // 2 and config.formula == "current" and config.calibrate

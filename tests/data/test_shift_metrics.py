@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 
 from archscout.data import DatasetError, load_split
 from archscout.data._shift_metrics import (Densities, ShiftMetricsConfig, ShiftMetricWarning, balance_classes,
@@ -139,7 +140,10 @@ def test_calibrate_on_hand_made_densities():
 
 @pytest.fixture(scope="module")
 def digits():
-    return load_split("digits-shift", "correlation", per_domain=300)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny nets: one thread is as fast, and immune to a busy machine's barrier waits
+    yield load_split("digits-shift", "correlation", per_domain=300)
+    torch.set_num_threads(threads)
 
 
 def test_measure_shift_is_deterministic_and_reports_both_formulas(digits):

@@ -62,7 +62,7 @@ def data_list(as_json: bool) -> None:
 @data.command("shift")
 @click.option("--suite", required=True, help="A shift suite (archscout data list), e.g. fmnist-shift.")
 @click.option("--split", required=True, help="One of the suite's splits, e.g. correlation, rotation, iid.")
-@click.option("--trials", type=int, default=3, show_default=True, help="Seeds to average over (mean ± std).")
+@click.option("--trials", type=int, default=5, show_default=True, help="Seeds to average over (mean ± std).")
 @click.option("--seed", type=int, default=0, show_default=True, help="First trial's seed (then seed+1, ...).")
 @click.option("--legacy", is_flag=True, help="Report the paper's formulas (|p - q|) instead of OoD-Bench+'s.")
 @click.option("--no-calibrate", is_flag=True, help="Use the fixed thresholds eps_div 1e-12, eps_cor 5e-4 instead "
