@@ -174,3 +174,16 @@ def test_measure_shift_is_deterministic_and_reports_both_formulas(digits):
 def test_config_validates_on_construction(kwargs, message):
     with pytest.raises(ArchscoutError, match=message):
         ShiftMetricsConfig(**kwargs)
+
+
+def test_no_class_left_gives_nan_correlation_and_valid_json():
+    import json
+
+    from archscout.data._shift_metrics import Estimate, ShiftResult
+
+    one = np.ones(10)
+    assert np.isnan(correlation(one, one, one, [], [], [], 5e-4))
+    est = Estimate("current", 1e-12, 5e-4, [0.1], [float("nan")], None)
+    r = ShiftResult("s", "iid", ShiftMetricsConfig(trials=1), est, est, [{"seed": 0}], 1.0)
+    out = json.loads(json.dumps(r.to_dict(), allow_nan=False))
+    assert out["correlation"] == {"mean": None, "std": None, "values": [None]} and out["diversity"]["mean"] == 0.1
