@@ -53,8 +53,9 @@ def main() -> None:
               f"| {acc:.3f} | {r['seconds']:.0f} s |", flush=True)
     by = {r["split"]: r for r in results}
     print()
-    for split, (big, small) in (("correlation", ("correlation", "diversity")), ("rotation", ("diversity", "correlation")),
-                                ("style", ("diversity", "correlation"))):
+    expected = {"correlation": ("correlation", "diversity"), "rotation": ("diversity", "correlation"),
+                "style": ("diversity", "correlation")}
+    for split, (big, small) in expected.items():
         if split in by:
             b, s = by[split][big]["mean"], by[split][small]["mean"]
             print(f"{split}: {big} / {small} = {b / max(s, 1e-4):.1f}" + (" (floored at 1e-4)" if s < 1e-4 else ""))

@@ -119,7 +119,8 @@ def check_balanced(y_p: np.ndarray, y_q: np.ndarray) -> None:
 
 
 def prepare_sides(y_p: np.ndarray, y_q: np.ndarray, seed: int, *, force_iid: bool = False,
-                  holdout_fraction: float = 0.2, max_per_class: int | None = None):
+                  holdout_fraction: float = 0.2,
+                  max_per_class: int | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Index sets ``{"p": (in, out), "q": (in, out)}`` into the concatenation p ++ q (q offset by
     len(p)): balanced per class, optionally mixed to be iid, then split in/out stratified by class.
 
