@@ -187,3 +187,21 @@ def test_no_class_left_gives_nan_correlation_and_valid_json():
     r = ShiftResult("s", "iid", ShiftMetricsConfig(trials=1), est, est, [{"seed": 0}], 1.0)
     out = json.loads(json.dumps(r.to_dict(), allow_nan=False))
     assert out["correlation"] == {"mean": None, "std": None, "values": [None]} and out["diversity"]["mean"] == 0.1
+
+
+@pytest.mark.slow
+def test_fmnist_ordering_acceptance():
+    """The acceptance check on fmnist-shift (a few minutes): correlation split -> correlation >> diversity;
+    rotation split -> diversity >> correlation; iid -> both near zero. Figures: docs/shift_metrics.md."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cfg = ShiftMetricsConfig(trials=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ShiftMetricWarning)
+            got = {s: measure_shift("fmnist-shift", s, config=cfg) for s in ("correlation", "rotation", "iid")}
+    finally:
+        torch.set_num_threads(threads)
+    assert got["correlation"].correlation[0] > 10 * got["correlation"].diversity[0]
+    assert got["rotation"].diversity[0] > 2 * got["rotation"].correlation[0]
+    assert max(got["iid"].diversity[0], got["iid"].correlation[0]) < 0.03
