@@ -48,7 +48,7 @@ def data_list(as_json: bool) -> None:
         table.add_row(s["suite"], s["source"], f"{len(s['classes'])} classes, {s['per_domain']:,}/domain, "
                       f"{s['image_size']}x{s['image_size']} RGB",
                       "\n".join(f"{f}: {', '.join(n)}" for f, n in families.items()),
-                      ", ".join(p["name"] for p in s["splits"]))
+                      f"{len(s['splits'])} (below)")
     console.print(table)
     for s in suites:
         splits = Table(title=f"{s['suite']} splits")
@@ -60,7 +60,8 @@ def data_list(as_json: bool) -> None:
 
 
 @data.command("shift")
-@click.option("--suite", required=True, help="A shift suite (archscout data list), e.g. fmnist-shift.")
+@click.option("--suite", required=True, help="A shift suite (archscout data list), e.g. fmnist-shift, or a folder "
+              "in DomainBed's layout.")
 @click.option("--split", required=True, help="One of the suite's splits, e.g. correlation, rotation, iid.")
 @click.option("--trials", type=int, default=5, show_default=True, help="Seeds to average over (mean ± std).")
 @click.option("--seed", type=int, default=0, show_default=True, help="First trial's seed (then seed+1, ...).")
@@ -72,9 +73,13 @@ def data_list(as_json: bool) -> None:
               help="Classifier epochs: the first half cosine, the second half SWA.")
 @click.option("--samples", type=int, default=10_000, show_default=True, help="Importance samples M of the KDE.")
 @click.option("--per-domain", type=int, default=None, help="Images per domain (default: the suite's).")
+@click.option("--image-size", type=click.IntRange(min=4), default=None, help="Image size (default: the suite's).")
+@click.option("--data-root", default=None, help="Folder of the suite's source (Fashion-MNIST's idx files) or of a "
+              "named DomainBed dataset (--suite PACS).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (no progress).")
 def data_shift(suite: str, split: str, trials: int, seed: int, legacy: bool, no_calibrate: bool, dim_z: int,
-               epochs: int, samples: int, per_domain: int | None, as_json: bool) -> None:
+               epochs: int, samples: int, per_domain: int | None, image_size: int | None, data_root: str | None,
+               as_json: bool) -> None:
     """Diversity and correlation shift (OoD-Bench) between a split's training and test domains.
 
     An environment classifier learns to tell the two sides apart; Gaussian KDEs of its features give
@@ -92,7 +97,7 @@ def data_shift(suite: str, split: str, trials: int, seed: int, legacy: bool, no_
                                 samples=samples)
     if per_domain is not None and per_domain < 2:
         raise ArchscoutError(f"--per-domain {per_domain} must be at least 2")
-    domains = load_split(suite, split, per_domain=per_domain)
+    domains = load_split(suite, split, per_domain=per_domain, size=image_size, root=data_root)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ShiftMetricWarning)
         if as_json:
