@@ -1,0 +1,333 @@
+"""Latency predictors for NB201 fitted on (archs, latencies) measured on one device.
+
+Every predictor has ``fit(archs, y)`` / ``predict(archs)``; archs are anything the NB201 space
+parses (Arch, string, index, op list) or an ``(n, 6)`` int array of op ids. NaN latencies (no
+measurement, e.g. Edge TPU's -1) are dropped at fit time, never used as a latency.
+
+* ``linear``   : plain least squares on one-hot (edge, op) features (the reference).
+* ``additive`` : a per-(edge, op) lookup table + intercept (``table``, ``intercept``) by non-negative
+                 or ridge least squares; ``table[e, 0]`` (op ``none``) is the 0 reference of each edge.
+* ``gbm``      : ridge on log latency + gradient boosting on its residuals, with one-hot, op-count
+                 and pairwise edge-interaction features (non-linear).
+* ``flops``    : baseline latency ~ a * FLOPs + b.
+* ``fewshot``  : transfer from other devices with known latencies for all archs: ridge of the target's
+                 log latency on the known devices' log latencies plus one-hot features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from scipy import stats
+from scipy.optimize import nnls
+
+from archscout.exceptions import ArchscoutError, UnknownNameError
+
+N_EDGES, N_OPS = 6, 5
+_PAIRS = [(i, j) for i in range(N_EDGES) for j in range(i + 1, N_EDGES)]
+
+
+# -- features -----------------------------------------------------------------------------------
+def as_ops(archs: Any) -> np.ndarray:
+    """``(n, 6)`` int op ids of NB201 archs (an int array of that shape passes through)."""
+    arr = np.asarray(archs) if not isinstance(archs, (list, tuple)) or _all_rows(archs) else None
+    if arr is not None and arr.ndim == 2 and arr.shape[1] == N_EDGES and np.issubdtype(arr.dtype, np.integer):
+        return arr.astype(np.int64)
+    from archscout.spaces import get_space
+    space = get_space("nb201")
+    return np.array([space.parse(a).ops for a in archs], dtype=np.int64).reshape(-1, N_EDGES)
+
+
+def _all_rows(archs) -> bool:
+    return all(isinstance(a, (list, tuple, np.ndarray)) and len(a) == N_EDGES
+               and all(isinstance(o, (int, np.integer)) for o in a) for a in archs)
+
+
+def as_indices(archs: Any) -> np.ndarray:
+    """NB201 indices of archs (op-id rows or anything the space parses)."""
+    from archscout.spaces import get_space
+    space = get_space("nb201")
+    ops = as_ops(archs)
+    from archscout.spaces._nb201 import _POW5
+    return space._inv_perm[ops @ _POW5]
+
+
+def one_hot(ops: np.ndarray) -> np.ndarray:
+    """``(n, 30)`` one-hot of (edge, op), column ``e * 5 + op``."""
+    ops = np.asarray(ops, dtype=np.int64)
+    out = np.zeros((len(ops), N_EDGES * N_OPS))
+    out[np.arange(len(ops))[:, None], np.arange(N_EDGES) * N_OPS + ops] = 1.0
+    return out
+
+
+def effective_ops(ops: np.ndarray) -> np.ndarray:
+    """Op ids with every edge that lies on no input-to-output path of non-``none`` edges set to
+    ``none`` (0): the ops that can affect the output."""
+    ops = np.asarray(ops, dtype=np.int64)
+    edges = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+    live, n = ops != 0, len(ops)
+    fwd = np.zeros((n, 4), bool)
+    fwd[:, 0] = True
+    for k, (d, s) in enumerate(edges):
+        fwd[:, d] |= fwd[:, s] & live[:, k]
+    bwd = np.zeros((n, 4), bool)
+    bwd[:, 3] = True
+    for k, (d, s) in reversed(list(enumerate(edges))):
+        bwd[:, s] |= bwd[:, d] & live[:, k]
+    eff = ops.copy()
+    for k, (d, s) in enumerate(edges):
+        eff[~(fwd[:, s] & bwd[:, d]), k] = 0
+    return eff
+
+
+def _interactions(ops: np.ndarray) -> np.ndarray:
+    """Op counts (5) and pairwise edge interactions: one-hot of (edge pair, op pair), 15 * 25."""
+    n = len(ops)
+    counts = np.stack([(ops == o).sum(1) for o in range(N_OPS)], axis=1).astype(float)
+    pair = np.zeros((n, len(_PAIRS) * N_OPS * N_OPS))
+    for k, (i, j) in enumerate(_PAIRS):
+        pair[np.arange(n), k * 25 + ops[:, i] * N_OPS + ops[:, j]] = 1.0
+    return np.hstack([counts, pair])
+
+
+def _clean(archs: Any, y: Any, need: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    ops = as_ops(archs)
+    y = np.asarray(y, dtype=float).ravel()
+    if len(y) != len(ops):
+        raise ArchscoutError(f"{name}: {len(ops)} archs but {len(y)} latencies; give one latency per arch")
+    keep = np.isfinite(y)
+    ops, y = ops[keep], y[keep]
+    if len(y) < need:
+        raise ArchscoutError(f"{name}: {len(y)} training archs with a latency; needs at least {need}")
+    return ops, y
+
+
+def _positive(y: np.ndarray, name: str) -> np.ndarray:
+    if np.any(y <= 0):
+        raise ArchscoutError(f"{name}: latencies must be > 0 (got min {y.min():g}); it fits log latency")
+    return np.log(y)
+
+
+def _ridge(X: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
+    """Ridge with an unpenalized intercept (columns centered)."""
+    mx, my = X.mean(0), y.mean()
+    Xc = X - mx
+    w = np.linalg.solve(Xc.T @ Xc + alpha * np.eye(X.shape[1]), Xc.T @ (y - my))
+    return w, float(my - mx @ w)
+
+
+class _Predictor:
+    name = ""
+    min_train = 2
+
+    def _check_fitted(self) -> None:
+        if not getattr(self, "_fitted", False):
+            raise ArchscoutError(f"{self.name} predictor is not fitted; call fit(archs, y) first")
+
+
+# -- predictors ---------------------------------------------------------------------------------
+class LinearPredictor(_Predictor):
+    """Plain least squares (minimum norm) on one-hot features plus intercept, raw latency."""
+
+    name = "linear"
+    min_train = 26  # 25 free parameters (6 edges x 4 non-reference ops + intercept) + 1
+
+    def fit(self, archs: Any, y: Any) -> "LinearPredictor":
+        ops, y = _clean(archs, y, self.min_train, self.name)
+        X = np.hstack([one_hot(ops), np.ones((len(y), 1))])
+        self.coef_, *_ = np.linalg.lstsq(X, y, rcond=None)
+        self._fitted = True
+        return self
+
+    def predict(self, archs: Any) -> np.ndarray:
+        self._check_fitted()
+        return np.hstack([one_hot(as_ops(archs)), np.ones((len(as_ops(archs)), 1))]) @ self.coef_
+
+
+class AdditivePredictor(_Predictor):
+    """Latency = intercept + sum over edges of ``table[edge, op]``: a fitted lookup table.
+
+    ``table[e, 0] = 0`` (op ``none``) fixes the otherwise free per-edge shift, so the table is
+    identifiable. ``method="nnls"`` keeps every entry and the intercept >= 0 (a cost that can be
+    used as a differentiable, non-negative expected latency); ``"ridge"`` is least squares with an
+    L2 penalty ``alpha`` (0 = plain least squares).
+    """
+
+    name = "additive"
+    min_train = 10  # under 26 the table is underdetermined: NNLS / ridge pick one
+
+    def __init__(self, method: str = "nnls", alpha: float = 1e-6):
+        if method not in ("nnls", "ridge"):
+            raise UnknownNameError("additive fit method", method, ("nnls", "ridge"))
+        self.method, self.alpha = method, alpha
+
+    def fit(self, archs: Any, y: Any) -> "AdditivePredictor":
+        ops, y = _clean(archs, y, self.min_train, self.name)
+        X = one_hot(ops).reshape(len(y), N_EDGES, N_OPS)[:, :, 1:].reshape(len(y), -1)
+        X = np.hstack([X, np.ones((len(y), 1))])
+        if self.method == "nnls":
+            coef, _ = nnls(X, y)
+        else:
+            reg = self.alpha * np.eye(X.shape[1])
+            reg[-1, -1] = 0.0
+            coef = np.linalg.lstsq(X.T @ X + reg, X.T @ y, rcond=None)[0]
+        table = np.zeros((N_EDGES, N_OPS))
+        table[:, 1:] = coef[:-1].reshape(N_EDGES, N_OPS - 1)
+        self.table, self.intercept = table, float(coef[-1])
+        self._fitted = True
+        return self
+
+    def predict(self, archs: Any) -> np.ndarray:
+        self._check_fitted()
+        ops = as_ops(archs)
+        return self.intercept + self.table[np.arange(N_EDGES), ops].sum(1)
+
+
+class GBMPredictor(_Predictor):
+    """Non-linear: ridge on one-hot of the raw AND the effective ops (edges on no input-output
+    path count as ``none``), then gradient-boosted trees on its residuals with op counts and
+    pairwise (edge, edge) op interactions. Fits latency itself (log latency ranked worse on the
+    HW-NAS-Bench devices with 100 training archs)."""
+
+    name = "gbm"
+    min_train = 26
+
+    def __init__(self, alpha: float = 0.3, n_estimators: int = 60, learning_rate: float = 0.05,
+                 max_depth: int = 2, seed: int = 0):
+        self.alpha, self.n_estimators, self.lr, self.max_depth, self.seed = (
+            alpha, n_estimators, learning_rate, max_depth, seed)
+
+    @staticmethod
+    def _base(ops: np.ndarray) -> np.ndarray:
+        return np.hstack([one_hot(ops), one_hot(effective_ops(ops))])
+
+    @staticmethod
+    def _features(ops: np.ndarray) -> np.ndarray:
+        return np.hstack([one_hot(ops), one_hot(effective_ops(ops)), _interactions(ops)])
+
+    def fit(self, archs: Any, y: Any) -> "GBMPredictor":
+        from sklearn.ensemble import GradientBoostingRegressor
+        ops, y = _clean(archs, y, self.min_train, self.name)
+        X1 = self._base(ops)
+        self.w_, self.b_ = _ridge(X1, y, self.alpha)
+        resid = y - (X1 @ self.w_ + self.b_)
+        self.gbm_ = None
+        if self.n_estimators > 0:
+            self.gbm_ = GradientBoostingRegressor(
+                n_estimators=self.n_estimators, learning_rate=self.lr, max_depth=self.max_depth,
+                subsample=0.8, random_state=self.seed).fit(self._features(ops), resid)
+        self._fitted = True
+        return self
+
+    def predict(self, archs: Any) -> np.ndarray:
+        self._check_fitted()
+        ops = as_ops(archs)
+        out = self._base(ops) @ self.w_ + self.b_
+        return out if self.gbm_ is None else out + self.gbm_.predict(self._features(ops))
+
+
+class FlopsPredictor(_Predictor):
+    """Baseline: latency ~ a * FLOPs + b (NB201 CIFAR-10 MACs unless ``flops`` is given per index)."""
+
+    name = "flops"
+    min_train = 2
+
+    def __init__(self, flops: np.ndarray | None = None):
+        self._flops = flops
+
+    @property
+    def flops(self) -> np.ndarray:
+        if self._flops is None:
+            from archscout.hardware._counting import nb201_params_macs
+            from archscout.spaces import get_space
+            _, macs = nb201_params_macs(get_space("nb201").ops_table, num_classes=10, input_size=32)
+            self._flops = np.asarray(macs, dtype=float) / 1e6
+        return self._flops
+
+    def fit(self, archs: Any, y: Any) -> "FlopsPredictor":
+        ops, y = _clean(archs, y, self.min_train, self.name)
+        f = self.flops[as_indices(ops)]
+        self.a_, self.b_ = np.polyfit(f, y, 1) if np.ptp(f) > 0 else (0.0, float(y.mean()))
+        self._fitted = True
+        return self
+
+    def predict(self, archs: Any) -> np.ndarray:
+        self._check_fitted()
+        return self.a_ * self.flops[as_indices(archs)] + self.b_
+
+
+class FewShotPredictor(_Predictor):
+    """Transfer from known devices: ridge of the target's log latency on the known devices' log
+    latencies (``reference``: ``(15625, k)`` in NB201 index order, or a DataFrame indexed so) plus
+    one-hot features, fitted on a few measured archs. Reference columns holding NaN or
+    non-positive values are not used.
+    """
+
+    name = "fewshot"
+    min_train = 5
+
+    def __init__(self, reference: Any, alpha: float = 1.0, onehot_weight: float = 0.3):
+        ref = np.asarray(reference, dtype=float)
+        if ref.ndim == 1:
+            ref = ref[:, None]
+        usable = np.all(np.isfinite(ref) & (ref > 0), axis=0)
+        if not usable.any():
+            raise ArchscoutError("fewshot: no reference device with a positive latency for every arch")
+        self.reference = np.log(ref[:, usable])
+        self.alpha, self.onehot_weight = alpha, onehot_weight
+
+    def _features(self, ops: np.ndarray) -> np.ndarray:
+        return np.hstack([self.reference[as_indices(ops)], self.onehot_weight * one_hot(ops)])
+
+    def fit(self, archs: Any, y: Any) -> "FewShotPredictor":
+        ops, y = _clean(archs, y, self.min_train, self.name)
+        ly = _positive(y, self.name)
+        X = self._features(ops)
+        self._mu, self._sd = X.mean(0), X.std(0) + 1e-12
+        self._sd[self.reference.shape[1]:] = 1.0  # one-hot keeps its (down-)weighted scale
+        self.w_, self.b_ = _ridge((X - self._mu) / self._sd, ly, self.alpha)
+        self._fitted = True
+        return self
+
+    def predict(self, archs: Any) -> np.ndarray:
+        self._check_fitted()
+        X = (self._features(as_ops(archs)) - self._mu) / self._sd
+        return np.exp(X @ self.w_ + self.b_)
+
+
+PREDICTORS: dict[str, Callable[..., _Predictor]] = {
+    "linear": LinearPredictor, "additive": AdditivePredictor, "gbm": GBMPredictor,
+    "flops": FlopsPredictor, "fewshot": FewShotPredictor,
+}
+
+
+def get_predictor(name: str, **kwargs: Any) -> _Predictor:
+    """A new, unfitted predictor by name (``fewshot`` needs ``reference=``)."""
+    if name not in PREDICTORS:
+        raise UnknownNameError("latency predictor", name, PREDICTORS)
+    return PREDICTORS[name](**kwargs)
+
+
+def list_predictors() -> list[str]:
+    return list(PREDICTORS)
+
+
+def evaluate(y_true: Any, y_pred: Any) -> dict[str, float]:
+    """Spearman, Kendall and the fraction of predictions within 5% / 10% relative error
+    (``|pred - true| / true``); pairs where either value is NaN are dropped."""
+    t, p = np.asarray(y_true, dtype=float).ravel(), np.asarray(y_pred, dtype=float).ravel()
+    if t.shape != p.shape:
+        raise ArchscoutError(f"evaluate: {t.size} true values but {p.size} predictions")
+    keep = np.isfinite(t) & np.isfinite(p)
+    t, p = t[keep], p[keep]
+    if len(t) < 2:
+        raise ArchscoutError(f"evaluate: {len(t)} pairs with values; needs at least 2")
+    rel = np.abs(p - t) / np.abs(t)
+    return {
+        "spearman": float(stats.spearmanr(t, p)[0]),
+        "kendall": float(stats.kendalltau(t, p)[0]),
+        "within_5pct": float(np.mean(rel <= 0.05)),
+        "within_10pct": float(np.mean(rel <= 0.10)),
+    }

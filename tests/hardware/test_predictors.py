@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+
+from archscout.exceptions import ArchscoutError
+from archscout.hardware._predictors import evaluate, get_predictor, list_predictors
+from archscout.spaces import get_space
+
+OPS = get_space("nb201").ops_table.astype(np.int64)
+
+
+def test_additive_recovers_planted_table():
+    rng = np.random.default_rng(0)
+    table = rng.uniform(0.1, 2.0, (6, 5))
+    table[:, 0] = 0.0
+    idx = rng.choice(len(OPS), 200, replace=False)
+    y = 0.7 + table[np.arange(6), OPS[idx]].sum(1)
+    for method in ("nnls", "ridge"):
+        m = get_predictor("additive", method=method, alpha=0.0).fit(OPS[idx], y)
+        np.testing.assert_allclose(m.table, table, atol=1e-8)
+        assert m.intercept == pytest.approx(0.7)
+        np.testing.assert_allclose(m.predict(OPS[:50]), 0.7 + table[np.arange(6), OPS[:50]].sum(1))
+
+
+def test_nan_latencies_are_dropped_and_arch_forms_accepted():
+    y = 1.0 + OPS[:100].sum(1).astype(float)
+    y[::3] = np.nan
+    m = get_predictor("linear").fit([int(i) for i in range(100)], y)
+    ok = np.isfinite(y)
+    np.testing.assert_allclose(m.predict(OPS[:100])[ok], y[ok], atol=1e-8)
+
+
+def test_evaluate_known_vectors():
+    r = evaluate([1.0, 2.0, 4.0, 10.0], [1.04, 2.16, 3.0, 10.0])
+    assert r["spearman"] == pytest.approx(1.0)
+    assert r["kendall"] == pytest.approx(1.0)
+    assert r["within_5pct"] == pytest.approx(0.5)   # 4% and 0%
+    assert r["within_10pct"] == pytest.approx(0.75)  # + 8%; 25% is out
+    r = evaluate([1.0, 2.0, 3.0, np.nan], [3.0, 2.0, 1.0, 5.0])
+    assert r["spearman"] == pytest.approx(-1.0) and r["kendall"] == pytest.approx(-1.0)
+
+
+def test_flops_baseline_is_exact_on_flops_linear_latency():
+    f = get_predictor("flops").flops
+    y = 0.02 * f + 1.5
+    m = get_predictor("flops").fit(OPS[:30], y[:30])
+    assert (m.a_, m.b_) == pytest.approx((0.02, 1.5))
+    np.testing.assert_allclose(m.predict(OPS[1000:1100]), y[1000:1100])
+
+
+def test_gbm_fits_and_ranks():
+    rng = np.random.default_rng(1)
+    table = rng.uniform(0.1, 1.0, (6, 5))
+    y = 1.0 + table[np.arange(6), OPS].sum(1)
+    tr = rng.choice(len(OPS), 100, replace=False)
+    r = evaluate(y, get_predictor("gbm").fit(OPS[tr], y[tr]).predict(OPS))
+    assert r["spearman"] > 0.95
+
+
+def test_fewshot_beats_scratch_on_two_devices():
+    rng = np.random.default_rng(2)
+    known = np.exp(rng.normal(0, 0.5, (6, 5)))
+    nonadd = np.exp(0.4 * rng.normal(size=len(OPS)))  # per-arch effect no one-hot can learn
+    ref = (1.0 + known[np.arange(6), OPS].sum(1)) * nonadd
+    target = 2.0 * ref ** 0.9 * np.exp(0.01 * rng.normal(size=len(OPS)))
+    tr = rng.choice(len(OPS), 20, replace=False)
+    few = get_predictor("fewshot", reference=ref[:, None]).fit(OPS[tr], target[tr])
+    scratch = get_predictor("additive", method="ridge", alpha=1e-2).fit(OPS[tr], target[tr])
+    s_few = evaluate(target, few.predict(OPS))["spearman"]
+    s_scratch = evaluate(target, scratch.predict(OPS))["spearman"]
+    assert s_few > 0.95 and s_few > s_scratch + 0.1
+
+
+def test_errors():
+    with pytest.raises(ArchscoutError, match="needs at least 26"):
+        get_predictor("linear").fit(OPS[:10], np.ones(10))
+    with pytest.raises(ArchscoutError, match="5 training archs with a latency; needs at least 10"):
+        y = np.full(40, np.nan)
+        y[:5] = 1.0
+        get_predictor("additive").fit(OPS[:40], y)
+    with pytest.raises(ArchscoutError, match="unknown latency predictor 'xgb'"):
+        get_predictor("xgb")
+    with pytest.raises(ArchscoutError, match="not fitted"):
+        get_predictor("gbm").predict(OPS[:2])
+    with pytest.raises(ArchscoutError, match="one latency per arch"):
+        get_predictor("flops").fit(OPS[:5], np.ones(4))
+    assert set(list_predictors()) == {"linear", "additive", "gbm", "flops", "fewshot"}
