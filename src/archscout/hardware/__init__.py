@@ -9,6 +9,9 @@ from archscout.hardware._base import (
 from archscout.hardware._counting import count_macs, count_params, fbnet_params_macs, nb201_params_macs
 from archscout.hardware._fbnet import FBNetLUT
 from archscout.hardware._nb201 import NB201Bench
+from archscout.hardware._predictors import (PREDICTORS, AdditivePredictor, FewShotPredictor, FlopsPredictor,
+                                             GBMPredictor, LinearPredictor, get_predictor, list_predictors)
+from archscout.hardware._predictors import evaluate as evaluate_predictor
 
 _COST_MODELS = {"nb201": NB201Bench, "fbnet": FBNetLUT}
 _cache: dict[tuple[str, str], CostModel] = {}
@@ -27,5 +30,6 @@ def get_cost_model(space: str, dataset: str) -> CostModel:
 __all__ = [
     "DEVICES", "CostModel", "Device", "FBNetLUT", "MetricInfo", "NB201Bench", "count_macs", "count_params",
     "fbnet_params_macs", "get_cost_model", "get_device", "list_devices", "metric_info", "nb201_params_macs",
-    "register_device", "resolve_metric",
+    "register_device", "resolve_metric", "PREDICTORS", "AdditivePredictor", "FewShotPredictor", "FlopsPredictor",
+    "GBMPredictor", "LinearPredictor", "evaluate_predictor", "get_predictor", "list_predictors",
 ]
