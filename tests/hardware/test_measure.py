@@ -1,0 +1,112 @@
+import math
+
+import pytest
+from torch import nn
+
+from archscout.exceptions import ArchscoutError, UnknownNameError
+from archscout.hardware import _measure
+from archscout.hardware._measure import MeasurementTable, device_fingerprint, measure_archs, measure_latency
+from archscout.spaces import get_space
+
+FAST = dict(warmup_s=0.01, repeats=3)
+NET = dict(C=4, N=1, num_classes=10)
+
+
+def _tiny():
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(4, 2))
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_measure_latency_backends(backend):
+    if backend == "onnxruntime":
+        pytest.importorskip("onnxruntime")
+        pytest.importorskip("onnx")
+    import torch
+
+    before = torch.get_num_threads()
+    model = _tiny().train()
+    res = measure_latency(model, (3, 8, 8), backend=backend, threads=1, batch_size=2, **FAST)
+    assert set(res) == {"median_ms", "mean_ms", "std_ms", "cv", "repeats"}
+    assert res["median_ms"] > 0 and res["mean_ms"] > 0 and res["std_ms"] >= 0
+    assert math.isfinite(res["cv"]) and res["repeats"] == 3
+    assert torch.get_num_threads() == before and model.training
+
+
+def test_nb201_onnx():
+    pytest.importorskip("onnxruntime")
+    sp = get_space("nb201")
+    model = sp.build(sp.parse("|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_1x1~1|skip_connect~2|"), **NET)
+    res = measure_latency(model, (3, 8, 8), backend="onnxruntime", **FAST)
+    assert res["median_ms"] > 0
+
+
+def test_unknown_backend_one_line():
+    with pytest.raises(UnknownNameError) as e:
+        measure_latency(_tiny(), (3, 8, 8), backend="tensorrt", **FAST)
+    msg = str(e.value)
+    assert "\n" not in msg and "tensorrt" in msg and "onnxruntime" in msg
+    with pytest.raises(UnknownNameError):
+        device_fingerprint("nope")
+
+
+def test_missing_onnxruntime(monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def fake(name, *a, **k):
+        if name == "onnxruntime":
+            raise ImportError(name)
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", fake)
+    with pytest.raises(ArchscoutError, match="pip install onnxruntime"):
+        measure_latency(_tiny(), (3, 8, 8), backend="onnxruntime", **FAST)
+
+
+def test_fingerprint():
+    a, b = device_fingerprint("torch", 1, 1), device_fingerprint("torch", 2, 1)
+    assert a["fingerprint_id"] != b["fingerprint_id"]
+    assert a == device_fingerprint("torch", 1, 1)
+    assert len(a["fingerprint_id"]) == 10 and a["cpu"] and a["logical_cores"] >= 1
+    assert device_fingerprint("torch", 1, 4)["fingerprint_id"] != a["fingerprint_id"]
+
+
+def test_table_roundtrip(tmp_path):
+    t = MeasurementTable(tmp_path / "x.csv")
+    assert len(t.load()) == 0 and t.done(["a"]) == []
+    t.add("a", {"median_ms": 1.0, "mean_ms": 1.1, "std_ms": 0.1, "cv": 0.09, "repeats": 3})
+    t2 = MeasurementTable(tmp_path / "x.csv")
+    assert t2.done(["a", "b"]) == ["a"]
+    t2.add("b", {"median_ms": 2.0, "mean_ms": 2.0, "std_ms": 0.0, "cv": 0.0, "repeats": 3})
+    df = MeasurementTable(tmp_path / "x.csv").load()
+    assert list(df["key"]) == ["a", "b"] and df["median_ms"].tolist() == [1.0, 2.0]
+
+
+def test_measure_archs_resumes(tmp_path, monkeypatch):
+    sp = get_space("nb201")
+    archs = [sp.to_str(sp.sample(i)) for i in range(3)]
+    calls = []
+    real = _measure.measure_latency
+
+    def counting(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(_measure, "measure_latency", counting)
+    kw = dict(dataset_shape=(3, 8, 8), backend="torch", threads=1, table_dir=tmp_path, net_cfg=NET, **FAST)
+    seen = []
+    df = measure_archs("nb201", archs[:2], progress=lambda i, n, key: seen.append((i, n)), **kw)
+    n_unique = len(set(archs[:2]))
+    assert len(df) == n_unique == len(calls) and seen[-1] == (n_unique, n_unique)
+    assert (df["median_ms"] > 0).all()
+    calls.clear()
+    df = measure_archs("nb201", archs[:2], **kw)
+    assert calls == [] and len(df) == n_unique
+    df = measure_archs("nb201", archs, **kw)
+    assert len(calls) == len(set(archs)) - n_unique and len(df) == len(set(archs))
+    # another thread count is another device: a separate table
+    df2 = measure_archs("nb201", archs[:1], **{**kw, "threads": 2})
+    assert len(df2) == 1
+    assert len(list(tmp_path.glob("nb201_*.csv"))) == 2
