@@ -36,7 +36,8 @@ def test_measure_latency_backends(backend):
 def test_nb201_onnx():
     pytest.importorskip("onnxruntime")
     sp = get_space("nb201")
-    model = sp.build(sp.parse("|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_1x1~1|skip_connect~2|"), **NET)
+    arch = sp.parse("|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_1x1~1|skip_connect~2|")
+    model = sp.build(arch, **NET)
     res = measure_latency(model, (3, 8, 8), backend="onnxruntime", **FAST)
     assert res["median_ms"] > 0
 
