@@ -8,6 +8,8 @@ from archscout.hardware._base import (
 )
 from archscout.hardware._counting import count_macs, count_params, fbnet_params_macs, nb201_params_macs
 from archscout.hardware._fbnet import FBNetLUT
+from archscout.hardware._measure import BACKENDS as MEASURE_BACKENDS
+from archscout.hardware._measure import MeasurementTable, device_fingerprint, measure_archs, measure_latency
 from archscout.hardware._nb201 import NB201Bench
 from archscout.hardware._predictors import (PREDICTORS, AdditivePredictor, FewShotPredictor, FlopsPredictor,
                                              GBMPredictor, LinearPredictor, get_predictor, list_predictors)
@@ -32,4 +34,5 @@ __all__ = [
     "fbnet_params_macs", "get_cost_model", "get_device", "list_devices", "metric_info", "nb201_params_macs",
     "register_device", "resolve_metric", "PREDICTORS", "AdditivePredictor", "FewShotPredictor", "FlopsPredictor",
     "GBMPredictor", "LinearPredictor", "evaluate_predictor", "get_predictor", "list_predictors",
+    "MEASURE_BACKENDS", "MeasurementTable", "device_fingerprint", "measure_archs", "measure_latency",
 ]
