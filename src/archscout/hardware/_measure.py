@@ -17,13 +17,15 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import torch
-from torch import nn
 
 from archscout.exceptions import ArchscoutError, UnknownNameError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 BACKENDS = ("torch", "onnxruntime")
 
@@ -63,6 +65,8 @@ def _time(run: Callable[[], Any], warmup_s: float, repeats: int) -> dict[str, fl
 
 
 def _onnx_bytes(model: nn.Module, x: torch.Tensor) -> bytes:
+    import torch
+
     buf = io.BytesIO()
     # the legacy TorchScript exporter is chosen on purpose (no onnxscript dependency, stable on small nets)
     with torch.no_grad(), warnings.catch_warnings():
@@ -79,6 +83,8 @@ def measure_latency(model: nn.Module, input_shape: Iterable[int], *, backend: st
 
     Returns ``median_ms``, ``mean_ms``, ``std_ms``, ``cv`` (std / mean) and ``repeats``.
     """
+    import torch
+
     _check_backend(backend)
     if repeats < 1:
         raise ArchscoutError(f"repeats must be >= 1, got {repeats}")
@@ -121,6 +127,8 @@ def _cpu_model() -> str:
 
 
 def _backend_version(backend: str) -> str:
+    import torch
+
     if backend == "torch":
         return torch.__version__
     return _import_ort().__version__
@@ -128,6 +136,8 @@ def _backend_version(backend: str) -> str:
 
 def device_fingerprint(backend: str = "torch", threads: int = 1, batch_size: int = 1) -> dict[str, Any]:
     """What identifies a measuring set-up, plus ``fingerprint_id`` (10 hex chars of a sha1 of the rest)."""
+    import torch
+
     _check_backend(backend)
     fp = {"cpu": _cpu_model(), "logical_cores": os.cpu_count() or 0, "machine": platform.machine(),
           "threads": int(threads), "batch_size": int(batch_size), "backend": backend,
