@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from archscout.cli._app import cli
-from archscout.exceptions import UnknownNameError
+from archscout.exceptions import ArchscoutError, UnknownNameError
 
 @cli.group()
 def hw() -> None:
@@ -103,3 +103,78 @@ def hw_query(space: str, dataset: str, arch: str, devices: tuple[str, ...], as_j
         console.print(f"not shown ({len(names)} metrics: {names[0]}, ...): {reason}", soft_wrap=True)
     if space == "nb201":
         console.print(f"accuracy: {model.accuracy_setting}", soft_wrap=True)
+
+
+def _latency_column(bench, device: str) -> str:
+    """The latency column a device name (``raspi4``) or a column name (``1080ti_latency_bs1``) means."""
+    columns = [m for m in bench.metrics if "_latency" in m]
+    for name in (f"{device}_latency", device):
+        if name in columns:
+            return name
+    raise UnknownNameError("device with an NB201 latency table (or latency column)", device,
+                           dict.fromkeys([c.split("_latency")[0] for c in columns] + columns))
+
+
+@hw.command("predict")
+@click.option("--space", default="nb201", show_default=True, help="Search space (nb201: every arch has a table).")
+@click.option("--dataset", default="cifar10", show_default=True, help="cifar10, cifar100 or ImageNet16-120.")
+@click.option("--device", required=True, help="Device (raspi4, pixel3, edgegpu, ...) or a latency column.")
+@click.option("--train", "n_train", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Archs measured for training (random); the rest with data are the test set.")
+@click.option("--few-shot", is_flag=True, help="Add the few-shot predictor: the other devices' tables as prior.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the training sample.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def hw_predict(space: str, dataset: str, device: str, n_train: int, few_shot: bool, seed: int,
+               as_json: bool) -> None:
+    """Fit latency predictors on N archs of a device's table and score them on the held-out archs
+    (Spearman, Kendall, share within 5 % and 10 % relative error), the FLOPs baseline included."""
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    from archscout.hardware import evaluate_predictor, get_cost_model, get_predictor
+    from archscout.spaces import get_space
+
+    if space != "nb201":
+        raise ArchscoutError(f"hw predict needs a space whose every arch has a table: 'nb201', not {space!r}")
+    bench = get_cost_model(space, dataset)
+    column = _latency_column(bench, device)
+    y = bench.column(column)
+    ok = np.flatnonzero(np.isfinite(y))
+    if n_train >= len(ok):
+        raise ArchscoutError(f"--train {n_train}: {column} has {len(ok)} archs with data; choose fewer")
+    ops = get_space(space).ops_table.astype(np.int64)
+    rng = np.random.default_rng(seed)
+    tr = rng.choice(ok, n_train, replace=False)
+    te = np.setdiff1d(ok, tr)
+    makers = {"linear": {}, "additive": {}, "gbm": {}, "flops": {"flops": bench.column("flops")}}
+    if few_shot:
+        device_of = lambda c: c.split("_latency")[0]  # noqa: E731
+        others = [c for c in bench.metrics if "_latency" in c and device_of(c) != device_of(column)]
+        makers["fewshot"] = {"reference": np.stack([bench.column(c) for c in others], axis=1)}
+    out = {"device": column, "space": space, "dataset": dataset, "train": n_train, "test": len(te), "seed": seed,
+           "predictors": {}}
+    skipped: dict[str, str] = {}
+    for name, kwargs in makers.items():
+        try:  # with few archs (few-shot) the models that need more are skipped, and say so
+            model = get_predictor(name, **kwargs).fit(ops[tr], y[tr])
+        except ArchscoutError as exc:
+            skipped[name] = str(exc)
+            continue
+        out["predictors"][name] = {k: float(v) for k, v in evaluate_predictor(y[te], model.predict(ops[te])).items()}
+    if not out["predictors"]:
+        raise ArchscoutError(next(iter(skipped.values())))
+    if skipped:
+        out["skipped"] = skipped
+    if as_json:
+        click.echo(json.dumps(out))
+        return
+    table = Table(title=f"latency predictors: {column} ({dataset}), trained on {n_train}, tested on {len(te)}")
+    for col in ("predictor", "spearman", "kendall", "within 5 %", "within 10 %"):
+        table.add_column(col, justify="left" if col == "predictor" else "right")
+    for name, r in out["predictors"].items():
+        table.add_row(name, f"{r['spearman']:.3f}", f"{r['kendall']:.3f}", f"{r['within_5pct']:.1%}",
+                      f"{r['within_10pct']:.1%}")
+    Console().print(table)
+    for name, why in skipped.items():
+        click.echo(f"skipped {name}: {why}")
