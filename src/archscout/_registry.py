@@ -30,6 +30,10 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} {name!r} is already registered")
         self._entries[name] = entry
 
+    def replace(self, name: str, entry: T) -> None:
+        """Add or overwrite an entry (for entries that grow, like a device measured on this machine)."""
+        self._entries[name] = entry
+
     def get(self, name: str) -> T:
         try:
             return self._entries[name]

@@ -1,11 +1,15 @@
+import json
 import math
+
+import numpy as np
 
 import pytest
 from torch import nn
 
 from archscout.exceptions import ArchscoutError, UnknownNameError
-from archscout.hardware import _measure
-from archscout.hardware._measure import MeasurementTable, device_fingerprint, measure_archs, measure_latency
+from archscout.hardware import _measured, get_cost_model, get_device, resolve_metric
+from archscout.hardware._measure import MeasurementTable, device_fingerprint, measure_latency
+from archscout.hardware._measured import measure_archs
 from archscout.spaces import get_space
 
 FAST = dict(warmup_s=0.01, repeats=3)
@@ -89,14 +93,14 @@ def test_measure_archs_resumes(tmp_path, monkeypatch):
     sp = get_space("nb201")
     archs = [sp.to_str(sp.sample(i)) for i in range(3)]
     calls = []
-    real = _measure.measure_latency
+    real = _measured.measure_latency
 
     def counting(*a, **k):
         calls.append(1)
         return real(*a, **k)
 
-    monkeypatch.setattr(_measure, "measure_latency", counting)
-    kw = dict(dataset_shape=(3, 8, 8), backend="torch", threads=1, table_dir=tmp_path, net_cfg=NET, **FAST)
+    monkeypatch.setattr(_measured, "measure_latency", counting)
+    kw = dict(input_shape=(3, 8, 8), backend="torch", threads=1, root=tmp_path, net_cfg=NET, **FAST)
     seen = []
     df = measure_archs("nb201", archs[:2], progress=lambda i, n, key: seen.append((i, n)), **kw)
     n_unique = len(set(archs[:2]))
@@ -107,7 +111,55 @@ def test_measure_archs_resumes(tmp_path, monkeypatch):
     assert calls == [] and len(df) == n_unique
     df = measure_archs("nb201", archs, **kw)
     assert len(calls) == len(set(archs)) - n_unique and len(df) == len(set(archs))
-    # another thread count is another device: a separate table
+    # another thread count is another device: a separate folder and registry entry
     df2 = measure_archs("nb201", archs[:1], **{**kw, "threads": 2})
     assert len(df2) == 1
-    assert len(list(tmp_path.glob("nb201_*.csv"))) == 2
+    folders = sorted(p.parent for p in tmp_path.glob("*/device.json"))
+    assert len(folders) == 2
+    names = {json.loads((f / "device.json").read_text())["name"] for f in folders}
+    assert len(names) == 2 and all(get_device(n).kind == "measured" for n in names)
+    # a custom network setting is refused on the standard table
+    with pytest.raises(ArchscoutError, match="measured with"):
+        measure_archs("nb201", archs[:1], **{**kw, "net_cfg": dict(NET, C=8)})
+
+
+def test_interrupted_run_keeps_finished(tmp_path, monkeypatch):
+    sp = get_space("nb201")
+    archs = [sp.to_str(sp.sample(i)) for i in range(4)]
+    kw = dict(input_shape=(3, 8, 8), backend="torch", root=tmp_path, net_cfg=NET, **FAST)
+
+    def stop(i, n, key):
+        if i == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        measure_archs("nb201", archs, progress=stop, **kw)
+    calls = []
+    real = _measured.measure_latency
+    monkeypatch.setattr(_measured, "measure_latency", lambda *a, **k: calls.append(1) or real(*a, **k))
+    df = measure_archs("nb201", archs, **kw)
+    assert len(calls) == len(set(archs)) - 2 and len(df) == len(set(archs))
+
+
+def test_measured_device_is_first_class(tmp_path):
+    sp = get_space("nb201")
+    archs = [sp.from_index(i) for i in range(12)]
+    measure_archs("nb201", archs, input_shape=(3, 8, 8), backend="torch", root=tmp_path, net_cfg=NET,
+                  name="tinycpu", **FAST)
+    dev = get_device("tinycpu")
+    assert dev.kind == "measured" and dev.coverage == {"nb201": ("cifar10",)}
+    assert "12 archs" in dev.notes
+    bench = get_cost_model("nb201", "cifar10")
+    measured = bench.column("tinycpu_latency")
+    assert np.isfinite(measured).sum() == 12 and np.isfinite(measured[:12]).all()
+    assert np.isfinite(bench.column("tinycpu_latency_predicted")).all()  # additive LUT: >= 10 archs
+    assert "not measured" in bench.missing_reason(100, "tinycpu_latency")
+    assert resolve_metric("latency@tinycpu") == "tinycpu_latency"
+    with pytest.raises(ArchscoutError, match="already"):
+        measure_archs("nb201", archs[:1], input_shape=(3, 8, 8), backend="torch", root=tmp_path, net_cfg=NET,
+                      name="othername", **FAST)
+    with pytest.raises(ArchscoutError, match="built-in"):
+        measure_archs("nb201", archs[:1], input_shape=(3, 8, 8), backend="torch", threads=3, root=tmp_path,
+                      net_cfg=NET, name="raspi4", **FAST)
+    with pytest.raises(UnknownNameError):
+        measure_archs("nb201", archs[:1], dataset="imagenet", root=tmp_path)

@@ -150,7 +150,8 @@ def hw_predict(space: str, dataset: str, device: str, n_train: int, few_shot: bo
     makers = {"linear": {}, "additive": {}, "gbm": {}, "flops": {"flops": bench.column("flops")}}
     if few_shot:
         device_of = lambda c: c.split("_latency")[0]  # noqa: E731
-        others = [c for c in bench.metrics if "_latency" in c and device_of(c) != device_of(column)]
+        others = [c for c in bench.metrics if "_latency" in c and not c.endswith("_predicted")
+                  and device_of(c) != device_of(column)]
         makers["fewshot"] = {"reference": np.stack([bench.column(c) for c in others], axis=1)}
     out = {"device": column, "space": space, "dataset": dataset, "train": n_train, "test": len(te), "seed": seed,
            "predictors": {}}
@@ -178,3 +179,94 @@ def hw_predict(space: str, dataset: str, device: str, n_train: int, few_shot: bo
     Console().print(table)
     for name, why in skipped.items():
         click.echo(f"skipped {name}: {why}")
+
+
+def _sample_archs(space: str, n: int, seed: int) -> list[str]:
+    """``n`` distinct archs in a seeded order, so that a larger ``n`` extends a smaller one."""
+    import numpy as np
+
+    from archscout.spaces import get_space
+
+    sp = get_space(space)
+    rng = np.random.default_rng(seed)
+    if sp.size is not None:
+        return [sp.to_str(sp.from_index(int(i))) for i in rng.permutation(sp.size)[:n]]
+    return list(dict.fromkeys(sp.to_str(sp.sample(rng)) for _ in range(n)))
+
+
+@hw.command("measure")
+@click.option("--space", default="nb201", show_default=True, help="nb201 or fbnet.")
+@click.option("--dataset", default="cifar10", show_default=True,
+              help="Sets input size and head: nb201: cifar10, cifar100, ImageNet16-120; fbnet: cifar100, ImageNet.")
+@click.option("--archs", "n_archs", type=click.IntRange(min=1), default=200, show_default=True,
+              help="How many random archs (seeded; a larger number extends a smaller one).")
+@click.option("--backend", type=click.Choice(["onnxruntime", "torch"]), default="onnxruntime", show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Intra-op threads.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--repeats", type=click.IntRange(min=2), default=20, show_default=True, help="Timed runs per arch.")
+@click.option("--warmup", type=click.FloatRange(min=0), default=0.2, show_default=True, help="Warm-up seconds.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the arch sample.")
+@click.option("--name", default=None, help="Device name for this set-up (default local-<fingerprint>).")
+@click.option("--root", type=click.Path(file_okay=False), default=None,
+              help="Measurement store (default $ARCHSCOUT_HOME/measurements, i.e. ~/.archscout/measurements).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (no progress bar).")
+def hw_measure(space: str, dataset: str, n_archs: int, backend: str, threads: int, batch_size: int, repeats: int,
+               warmup: float, seed: int, name: str | None, root: str | None, as_json: bool) -> None:
+    """Measure the latency of random archs on this machine; the set-up becomes a device of the registry.
+
+    Interrupt at any time (Ctrl-C): re-running the same command measures only what is missing.
+    """
+    import numpy as np
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+        TimeRemainingColumn
+
+    from archscout.hardware import measure_archs
+    from archscout.hardware._measured import SETTINGS, measurements_root
+
+    if (space, dataset) not in SETTINGS:
+        raise UnknownNameError("space/dataset to measure", f"{space}/{dataset}", [f"{s}/{d}" for s, d in SETTINGS])
+    keys = _sample_archs(space, n_archs, seed)
+    console = Console(stderr=True)
+    kw = dict(dataset=dataset, backend=backend, threads=threads, batch_size=batch_size, name=name, root=root,
+              warmup_s=warmup, repeats=repeats)
+    # the bar starts with the first finished arch, so that set-up errors print on a clean line
+    bar = Progress(TextColumn("measure"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TimeRemainingColumn(), console=console, transient=True, disable=as_json)
+    task = bar.add_task("measure", total=None)
+
+    def tick(i: int, n: int, key: str) -> None:
+        if i == 1:
+            bar.start()
+        bar.update(task, completed=i, total=n)
+
+    try:
+        try:
+            df = measure_archs(space, keys, progress=tick, **kw)
+        finally:
+            if bar.live.is_started:
+                bar.stop()
+    except KeyboardInterrupt:
+        click.echo(f"interrupted: finished measurements are saved under {measurements_root(root)}; "
+                   "re-run the same command to measure the rest", err=True)
+        raise click.exceptions.Exit(130) from None
+    device, fp = df.attrs["device"], df.attrs["fingerprint"]
+    sel = df[df["key"].isin(set(keys))]
+    out = {"device": device, "fingerprint": fp, "space": space, "dataset": dataset, "archs": len(sel),
+           "table_rows": len(df), "table": df.attrs["table"],
+           "median_ms": {q: float(np.quantile(sel["median_ms"], p)) for q, p in
+                         (("min", 0.0), ("median", 0.5), ("max", 1.0))},
+           "cv": {"median": float(sel["cv"].median()), "p90": float(sel["cv"].quantile(0.9))}}
+    if as_json:
+        click.echo(json.dumps(out))
+        return
+    out_console = Console()
+    out_console.print(f"[bold]{device}[/bold]: {fp['cpu']}, {backend} {fp['backend_version']}, {threads} thread(s), "
+                      f"batch {batch_size}", soft_wrap=True)
+    out_console.print(f"{len(sel)} archs ({space}/{dataset}); latency median {out['median_ms']['median']:.3f} ms "
+                      f"(range {out['median_ms']['min']:.3f}-{out['median_ms']['max']:.3f}); coefficient of "
+                      f"variation median {out['cv']['median']:.1%}, 90th percentile {out['cv']['p90']:.1%}",
+                      soft_wrap=True)
+    out_console.print(f"table: {out['table']}", soft_wrap=True)
+    out_console.print(f"use it: archscout hw predict --space {space} --dataset {dataset} --device {device}",
+                      soft_wrap=True)

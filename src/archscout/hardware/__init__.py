@@ -9,14 +9,16 @@ from archscout.hardware._base import (
 from archscout.hardware._counting import count_macs, count_params, fbnet_params_macs, nb201_params_macs
 from archscout.hardware._fbnet import FBNetLUT
 from archscout.hardware._measure import BACKENDS as MEASURE_BACKENDS
-from archscout.hardware._measure import MeasurementTable, device_fingerprint, measure_archs, measure_latency
+from archscout.hardware._measure import MeasurementTable, device_fingerprint, measure_latency
+from archscout.hardware import _measured
+from archscout.hardware._measured import load_measured_devices, measure_archs, measured_table, measurements_root
 from archscout.hardware._nb201 import NB201Bench
 from archscout.hardware._predictors import (PREDICTORS, AdditivePredictor, FewShotPredictor, FlopsPredictor,
                                              GBMPredictor, LinearPredictor, get_predictor, list_predictors)
 from archscout.hardware._predictors import evaluate as evaluate_predictor
 
 _COST_MODELS = {"nb201": NB201Bench, "fbnet": FBNetLUT}
-_cache: dict[tuple[str, str], CostModel] = {}
+_cache: dict[tuple[str, str], tuple[int, CostModel]] = {}
 
 
 def get_cost_model(space: str, dataset: str) -> CostModel:
@@ -24,9 +26,10 @@ def get_cost_model(space: str, dataset: str) -> CostModel:
     if space not in _COST_MODELS:
         raise UnknownNameError("space", space, _COST_MODELS)
     key = (space, dataset)
-    if key not in _cache:
-        _cache[key] = _COST_MODELS[space](dataset)
-    return _cache[key]
+    if key not in _cache or _cache[key][0] != _measured.version:  # a device was measured since: rebuild
+        model = _COST_MODELS[space](dataset)
+        _cache[key] = (_measured.version, model)
+    return _cache[key][1]
 
 
 __all__ = [
@@ -34,5 +37,6 @@ __all__ = [
     "fbnet_params_macs", "get_cost_model", "get_device", "list_devices", "metric_info", "nb201_params_macs",
     "register_device", "resolve_metric", "PREDICTORS", "AdditivePredictor", "FewShotPredictor", "FlopsPredictor",
     "GBMPredictor", "LinearPredictor", "evaluate_predictor", "get_predictor", "list_predictors",
-    "MEASURE_BACKENDS", "MeasurementTable", "device_fingerprint", "measure_archs", "measure_latency",
+    "MEASURE_BACKENDS", "MeasurementTable", "device_fingerprint", "load_measured_devices", "measure_archs",
+    "measure_latency", "measured_table", "measurements_root",
 ]

@@ -57,12 +57,20 @@ def register_device(device: Device) -> Device:
     return device
 
 
+def _with_measured() -> Registry[Device]:
+    """The registry, with the devices measured on this machine loaded (once) from their store."""
+    from archscout.hardware._measured import ensure_loaded
+
+    ensure_loaded()
+    return DEVICES
+
+
 def get_device(name: str) -> Device:
-    return DEVICES.get(name)
+    return _with_measured().get(name)
 
 
 def list_devices(pattern: str = "*") -> list[str]:
-    return DEVICES.names(pattern)
+    return _with_measured().names(pattern)
 
 
 class CostModel(abc.ABC):
@@ -129,7 +137,7 @@ def metric_info(name: str) -> MetricInfo:
     """Information on any metric name (device metrics and the extras)."""
     if name in _EXTRA_METRICS:
         return _EXTRA_METRICS[name]
-    for dev in DEVICES:
+    for dev in _with_measured():
         for m in DEVICES.get(dev).metrics:
             if m.name == name:
                 return m

@@ -2,7 +2,7 @@
 
 ``measure_latency`` times one network; ``device_fingerprint`` names the measuring set-up (CPU, threads,
 batch size, back-end and versions) so that each set-up is its own device; ``MeasurementTable`` is a CSV
-per fingerprint that grows row by row and resumes; ``measure_archs`` ties them together for a space.
+that grows row by row and resumes. ``_measured`` turns them into devices of the registry.
 """
 
 from __future__ import annotations
@@ -184,47 +184,4 @@ class MeasurementTable:
         self._keys.add(str(key))
 
 
-def measure_archs(space: str, archs: Iterable[Any], *, dataset_shape: Iterable[int] = (3, 32, 32),
-                  backend: str = "torch", threads: int = 1, batch_size: int = 1,
-                  table_dir: str | os.PathLike = "measurements", net_cfg: dict[str, Any] | None = None,
-                  warmup_s: float = 0.2, repeats: int = 20,
-                  progress: Callable[[int, int, str], Any] | None = None) -> pd.DataFrame:
-    """Measure each arch of ``space`` not yet in this set-up's table; return the whole table.
-
-    The table is ``table_dir/<space>_<fingerprint_id>.csv`` with a ``.json`` of the fingerprint beside it.
-    ``progress(i, n, key)`` is called after each new measurement.
-    """
-    from archscout.spaces import get_space
-
-    _check_backend(backend)
-    sp = get_space(space)
-    cfg = dict(net_cfg or {})
-    fp = device_fingerprint(backend, threads, batch_size)
-    table_dir = Path(table_dir)
-    table_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{space}_{fp['fingerprint_id']}"
-    meta = table_dir / f"{stem}.json"
-    if not meta.exists():
-        meta.write_text(json.dumps({**fp, "space": space, "dataset_shape": list(dataset_shape),
-                                    "net_cfg": cfg}, indent=2, sort_keys=True, default=str))
-    table = MeasurementTable(table_dir / f"{stem}.csv")
-    todo: list[tuple[str, Any]] = []
-    seen: set[str] = set()
-    for a in archs:
-        arch = sp.parse(a)
-        key = sp.to_str(arch)
-        if key in table or key in seen:
-            continue
-        seen.add(key)
-        todo.append((key, arch))
-    for i, (key, arch) in enumerate(todo, 1):
-        model = sp.build(arch, **cfg)
-        res = measure_latency(model, tuple(dataset_shape), backend=backend, threads=threads,
-                              batch_size=batch_size, warmup_s=warmup_s, repeats=repeats)
-        table.add(key, res)
-        if progress is not None:
-            progress(i, len(todo), key)
-    return table.load()
-
-
-__all__ = ["BACKENDS", "MeasurementTable", "device_fingerprint", "measure_archs", "measure_latency"]
+__all__ = ["BACKENDS", "MeasurementTable", "device_fingerprint", "measure_latency"]

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 
 from archscout.exceptions import UnknownNameError
-from archscout.hardware._base import CostModel, geomean, nan_product
+from archscout.hardware._base import CostModel, geomean, get_device, nan_product
 from archscout.hardware._counting import nb201_params_macs
 from archscout.hardware._devices import HELP_DUPLICATES, NB201_DATASETS, help_metric_name, help_sort_key
+from archscout.hardware._measured import local_devices, nb201_columns
 from archscout.hardware._tables import load_arrays
 from archscout.spaces import get_space
 
@@ -63,6 +64,8 @@ class NB201Bench(CostModel):
             help_cols = load_arrays("help_nb201_latency.npz")
             for col in sorted(set(help_cols) - set(HELP_DUPLICATES), key=help_sort_key):
                 cols[help_metric_name(col)] = help_cols[col]
+        for name in local_devices():
+            cols.update(nb201_columns(get_device(name), self.dataset))
         params, macs = nb201_params_macs(self.space.ops_table, num_classes=NUM_CLASSES[self.dataset],
                                          input_size=INPUT_SIZE[self.dataset])
         cols["params"] = params.astype(np.float64)
@@ -122,6 +125,10 @@ class NB201Bench(CostModel):
             return None
         if metric == "edgetpu_latency":
             return EDGETPU_MISSING
+        if metric.endswith("_latency") and metric[:-len("_latency")] in local_devices():
+            n = int(np.isfinite(self._columns[metric]).sum())
+            return (f"not measured ({n:,} of 15,625 archs are); {metric}_predicted estimates it, or measure more: "
+                    f"archscout hw measure --space nb201 --dataset {self.dataset}")
         if metric in ("average_hw_metric", "geomean_hw_metric"):
             return f"includes edgetpu_latency, which is missing: {EDGETPU_MISSING}"
         return "no value in the source table"

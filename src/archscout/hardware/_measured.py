@@ -1,0 +1,240 @@
+"""Devices measured on this machine: a store of measurement tables that become entries of the registry.
+
+Layout: ``<root>/<fingerprint_id>/device.json`` (the set-up and its name) and one
+``<space>_<dataset>.csv`` per measured setting, next to a ``.json`` with the network and input shape.
+The root is ``$ARCHSCOUT_HOME/measurements`` (default ``~/.archscout/measurements``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from archscout.exceptions import ArchscoutError, UnknownNameError
+from archscout.hardware._base import DEVICES, Device, MetricInfo
+from archscout.hardware._measure import MeasurementTable, _check_backend, device_fingerprint, measure_latency
+
+# the standard settings: input shape and network of the HW-NAS-Bench / NB201 conventions
+SETTINGS: dict[tuple[str, str], tuple[tuple[int, ...], dict[str, Any]]] = {
+    ("nb201", "cifar10"): ((3, 32, 32), {"C": 16, "N": 5, "num_classes": 10}),
+    ("nb201", "cifar100"): ((3, 32, 32), {"C": 16, "N": 5, "num_classes": 100}),
+    ("nb201", "ImageNet16-120"): ((3, 16, 16), {"C": 16, "N": 5, "num_classes": 120}),
+    ("fbnet", "cifar100"): ((3, 32, 32), {"dataset": "cifar100"}),
+    ("fbnet", "ImageNet"): ((3, 224, 224), {"dataset": "ImageNet"}),
+}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+_loaded: set[Path] = set()
+_folders: dict[str, Path] = {}  # measured device name -> its folder
+version = 0  # bumped whenever a measured device is (re)registered, so cached cost models refresh
+
+
+def measurements_root(root: str | os.PathLike | None = None) -> Path:
+    if root is not None:
+        return Path(root)
+    home = os.environ.get("ARCHSCOUT_HOME")
+    return (Path(home) if home else Path.home() / ".archscout") / "measurements"
+
+
+def _setting(space: str, dataset: str) -> tuple[tuple[int, ...], dict[str, Any]]:
+    if (space, dataset) not in SETTINGS:
+        raise UnknownNameError("space/dataset to measure", f"{space}/{dataset}", [f"{s}/{d}" for s, d in SETTINGS])
+    return SETTINGS[(space, dataset)]
+
+
+def _tables(folder: Path) -> dict[tuple[str, str], Path]:
+    return {(s, d): folder / f"{s}_{d}.csv" for s, d in SETTINGS if (folder / f"{s}_{d}.csv").exists()}
+
+
+def _as_device(folder: Path, info: dict[str, Any]) -> Device:
+    name = info["name"]
+    tables = _tables(folder)
+    counts = {k: len(MeasurementTable(p)) for k, p in tables.items()}
+    cover: dict[str, tuple[str, ...]] = {}
+    for space, dataset in tables:
+        cover[space] = (*cover.get(space, ()), dataset)
+    where = "; ".join(f"{s}/{d}: {n} archs" for (s, d), n in counts.items()) or "nothing yet"
+    metrics = (MetricInfo(f"{name}_latency", name, "latency", "ms",
+                          "median latency measured on this machine (NaN where not measured)"),
+               MetricInfo(f"{name}_latency_predicted", name, "latency_predicted", "ms",
+                          "latency predicted for every NB201 arch from the measured ones (see hw predict)"))
+    return Device(
+        name, f"this machine: {info['cpu']}", "measured",
+        f"archscout hw measure: {info['backend']} {info['backend_version']}, {info['threads']} thread(s), "
+        f"batch {info['batch_size']}; median of repeated runs after a warm-up, in one process",
+        f"measured here (fingerprint {info['fingerprint_id']}, {folder})", metrics, cover,
+        f"measured: {where}")
+
+
+def register_measured(folder: Path) -> Device:
+    """(Re-)register the device stored in ``folder`` with what its tables hold now."""
+    global version
+    info = json.loads((folder / "device.json").read_text())
+    device = _as_device(folder, info)
+    if device.name in DEVICES and device.name not in _folders:
+        raise ArchscoutError(f"measured device name {device.name!r} clashes with a built-in device; rename it in "
+                             f"{folder / 'device.json'}")
+    DEVICES.replace(device.name, device)
+    _folders[device.name] = folder
+    version += 1
+    return device
+
+
+def load_measured_devices(root: str | os.PathLike | None = None) -> list[str]:
+    """Register every device measured under ``root`` (once per root and process); their names."""
+    base = measurements_root(root).resolve()
+    names = []
+    if base.is_dir():
+        for folder in sorted(p for p in base.iterdir() if (p / "device.json").exists()):
+            try:
+                names.append(register_measured(folder).name)
+            except (OSError, ValueError, KeyError):
+                continue  # a damaged folder must not break the registry; `hw devices` simply omits it
+    _loaded.add(base)
+    return names
+
+
+def local_devices() -> list[str]:
+    """Names of the devices measured on this machine (loading the store once)."""
+    ensure_loaded()
+    return list(_folders)
+
+
+def ensure_loaded() -> None:
+    if measurements_root().resolve() not in _loaded:
+        load_measured_devices()
+
+
+def device_folder(name: str, root: str | os.PathLike | None = None) -> Path:
+    """The folder of a measured device, by name."""
+    base = measurements_root(root)
+    if base.is_dir():
+        for folder in base.iterdir():
+            meta = folder / "device.json"
+            if meta.exists() and json.loads(meta.read_text()).get("name") == name:
+                return folder
+    measured = [json.loads((f / "device.json").read_text())["name"] for f in base.glob("*") if
+                (f / "device.json").exists()] if base.is_dir() else []
+    raise UnknownNameError(f"measured device (under {base})", name, measured)
+
+
+def measured_table(name: str, space: str, dataset: str, root: str | os.PathLike | None = None) -> pd.DataFrame:
+    """A measured device's table for one setting: key (arch string), median_ms, mean_ms, std_ms, cv, repeats."""
+    _setting(space, dataset)
+    path = device_folder(name, root) / f"{space}_{dataset}.csv"
+    if not path.exists():
+        raise ArchscoutError(f"device {name!r} has no {space}/{dataset} measurements; "
+                             f"run: archscout hw measure --space {space} --dataset {dataset}")
+    return MeasurementTable(path).load()
+
+
+def _open_device(fp: dict[str, Any], root: Path, name: str | None) -> tuple[Path, dict[str, Any]]:
+    folder = root / fp["fingerprint_id"]
+    meta = folder / "device.json"
+    if meta.exists():
+        info = json.loads(meta.read_text())
+        if name and name != info["name"]:
+            raise ArchscoutError(f"this set-up is already measured as {info['name']!r}; use --name {info['name']} "
+                                 f"(or no --name) to add to it")
+        return folder, info
+    name = name or f"local-{fp['fingerprint_id'][:6]}"
+    if not _NAME.match(name):
+        raise ArchscoutError(f"device name {name!r}: use 1-40 letters, digits, '-', '_' or '.'")
+    if name in DEVICES and name not in _folders:
+        raise ArchscoutError(f"device name {name!r} is a built-in device; choose another --name")
+    for other in root.glob("*/device.json") if root.is_dir() else []:
+        if json.loads(other.read_text()).get("name") == name:
+            raise ArchscoutError(f"device name {name!r} is already another set-up ({other.parent}); "
+                                 f"choose another --name")
+    folder.mkdir(parents=True, exist_ok=True)
+    info = {**fp, "name": name}
+    tmp = meta.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info, indent=2, sort_keys=True))
+    tmp.replace(meta)
+    return folder, info
+
+
+def _check_table_setting(path: Path, setting: dict[str, Any]) -> None:
+    if path.exists():
+        stored = json.loads(path.read_text())
+        if stored != setting:
+            raise ArchscoutError(f"{path.with_suffix('.csv')} was measured with {stored}, not {setting}; "
+                                 f"use another measurement root for a custom setting")
+    else:
+        path.write_text(json.dumps(setting, indent=2, sort_keys=True))
+
+
+def measure_archs(space: str, archs: Iterable[Any], *, dataset: str = "cifar10", backend: str = "onnxruntime",
+                  threads: int = 1, batch_size: int = 1, name: str | None = None,
+                  root: str | os.PathLike | None = None, warmup_s: float = 0.2, repeats: int = 20,
+                  input_shape: Iterable[int] | None = None, net_cfg: dict[str, Any] | None = None,
+                  progress: Callable[[int, int, str], Any] | None = None) -> pd.DataFrame:
+    """Measure each arch of ``space`` not yet in this set-up's table; return the whole table
+    (``attrs``: the device name, its fingerprint and the table's path).
+
+    The set-up (CPU, threads, batch size, back-end, versions) is a device of the registry, named
+    ``name`` (default ``local-<fingerprint>``); re-running skips what is measured, so an interrupted
+    run loses nothing finished. ``progress(i, n, key)`` is called after each new measurement.
+    ``input_shape``/``net_cfg`` override the standard setting of (space, dataset), e.g. for tiny tests.
+    """
+    from archscout.spaces import get_space
+
+    _check_backend(backend)
+    shape, cfg = _setting(space, dataset)
+    shape = tuple(int(s) for s in (input_shape or shape))
+    cfg = dict(net_cfg or cfg)
+    if space == "fbnet":
+        cfg.setdefault("dataset", dataset)
+    sp = get_space(space)
+    parsed = [sp.parse(a) for a in archs]  # bad archs fail before anything is measured
+    fp = device_fingerprint(backend, threads, batch_size)
+    folder, info = _open_device(fp, measurements_root(root), name)
+    _check_table_setting(folder / f"{space}_{dataset}.json",
+                         {"input_shape": list(shape), "net_cfg": cfg, "warmup_s": warmup_s, "repeats": repeats})
+    table = MeasurementTable(folder / f"{space}_{dataset}.csv")
+    todo = list(dict.fromkeys(k for k in (sp.to_str(a) for a in parsed) if k not in table))
+    try:
+        for i, key in enumerate(todo, 1):
+            model = sp.build(sp.from_str(key), **cfg)
+            table.add(key, measure_latency(model, shape, backend=backend, threads=threads, batch_size=batch_size,
+                                           warmup_s=warmup_s, repeats=repeats))
+            if progress is not None:
+                progress(i, len(todo), key)
+    finally:
+        register_measured(folder)
+    df = table.load()
+    df.attrs.update(device=info["name"], fingerprint=fp, table=str(table.path))
+    return df
+
+
+def nb201_columns(device: Device, dataset: str) -> dict[str, np.ndarray]:
+    """NB201 columns of a measured device: measured medians (NaN elsewhere) and a prediction for all archs."""
+    from archscout.hardware._predictors import get_predictor
+    from archscout.spaces import get_space
+
+    if device.name not in _folders or dataset not in device.coverage.get("nb201", ()):
+        return {}
+    sp = get_space("nb201")
+    df = MeasurementTable(_folders[device.name] / f"nb201_{dataset}.csv").load()
+    measured = np.full(sp.size, np.nan)
+    measured[sp.indices(list(df["key"]))] = df["median_ms"].to_numpy(float)
+    cols = {f"{device.name}_latency": measured}
+    ok = np.flatnonzero(np.isfinite(measured))
+    for predictor in ("gbm", "additive"):
+        try:
+            model = get_predictor(predictor).fit(sp.ops_table[ok].astype(np.int64), measured[ok])
+        except ArchscoutError:  # too few measured archs for this predictor
+            continue
+        cols[f"{device.name}_latency_predicted"] = model.predict(sp.ops_table.astype(np.int64))
+        break
+    return cols
+
+
+__all__ = ["SETTINGS", "device_folder", "load_measured_devices", "measure_archs", "measured_table",
+           "measurements_root", "nb201_columns"]
