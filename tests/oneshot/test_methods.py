@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+import torch
+
+from archscout.nn._supernet import EDGES_FROM, NB201Supernet, SearchCell
+from archscout.oneshot import get_method, get_profile
+from archscout.oneshot._base import SearchState
+from archscout.oneshot._gdas import GDAS, gumbel_straight_through
+from archscout.spaces import get_space
+
+from .conftest import TINY
+
+
+def test_darts_distribution_rows_sum_to_one_and_reproduce(digits):
+    cfg = get_profile("darts", "cpu", **TINY)
+    a = get_method("darts").search("nb201", digits, cfg)
+    b = get_method("darts").search("nb201", digits, cfg)
+    assert a.distribution.shape == (6, 5) and np.allclose(a.distribution.sum(-1), 1.0)
+    assert np.array_equal(a.distribution, b.distribution) and a.arch == b.arch
+    assert a.arch == get_space("nb201").make(a.distribution.argmax(-1).tolist())  # argmax, 'none' included
+
+
+def test_gdas_tau_schedule_is_linear_per_epoch():
+    cfg = get_profile("gdas", "cpu", epochs=5)
+    taus = [GDAS.tau(cfg, e) for e in range(1, 6)]
+    assert taus[0] == 10.0 and taus[-1] == pytest.approx(0.1) and np.allclose(np.diff(taus), -9.9 / 4)
+
+
+def test_gdas_sample_is_one_hot_with_gradient_to_every_alpha():
+    alpha = (1e-3 * torch.randn(6, 5)).requires_grad_()
+    w, k = gumbel_straight_through(alpha, 1.0, torch.Generator().manual_seed(0))
+    assert torch.equal(w.detach(), torch.nn.functional.one_hot(k, 5).float())
+    net = NB201Supernet(C=4, N=1)
+    net(torch.randn(4, 3, 8, 8), weights=w, index=k).logsumexp(1).sum().backward()
+    assert bool((alpha.grad != 0).all())
+
+
+def _record_ops(monkeypatch):
+    """Patch the search cell to log the (edge, op) pairs it computes."""
+    done = []
+    conv, pool = SearchCell.conv, SearchCell.pool
+
+    def counting_conv(self, source, op, slots, r):
+        done.extend((EDGES_FROM[source][s], op) for s in slots)
+        return conv(self, source, op, slots, r)
+
+    def counting_pool(x):
+        done.append(("pool", x.data_ptr()))
+        return pool(x)
+
+    monkeypatch.setattr(SearchCell, "conv", counting_conv)
+    monkeypatch.setattr(SearchCell, "pool", staticmethod(counting_pool))
+    return done
+
+
+@pytest.mark.parametrize("method", ["gdas", "spos"])
+def test_one_op_computed_per_edge(monkeypatch, method):
+    torch.manual_seed(0)
+    m = get_method(method)
+    net = NB201Supernet(C=4, N=1)
+    state = SearchState(net, get_profile(method, "cpu"), torch.optim.SGD(net.parameters(), lr=0.1))
+    m.init_arch(state)
+    state.extra["tau"] = 1.0
+    for seed in range(20):
+        state.generator = torch.Generator().manual_seed(seed)
+        kwargs = m.sample(state)
+        ops = kwargs["index"].tolist()
+        done = _record_ops(monkeypatch)
+        net(torch.randn(2, 3, 8, 8), **kwargs)
+        convs = {(e, o) for e, o in done if e != "pool"}
+        assert len([d for d in done if d[0] != "pool"]) == 3 * len(convs)  # each conv once per cell
+        assert convs == {(e, o) for e, o in enumerate(ops) if o in (2, 3)}
+        pooled_sources = {s for s, edges in enumerate(EDGES_FROM) if any(ops[e] == 4 for e in edges)}
+        assert len([d for d in done if d[0] == "pool"]) == 3 * len(pooled_sources)  # shared by a source's edges
+        monkeypatch.undo()
+
+
+def test_spos_scores_candidates_and_returns_the_best(digits):
+    cfg = get_profile("spos", "cpu", **{**TINY, "candidates": 8, "top_fraction": 0.25})
+    r = get_method("spos").search("nb201", digits, cfg)
+    cands = r.details["candidates"]
+    assert r.details["scored"] == 8 == len({c["index"] for c in cands})
+    assert cands[0]["arch"] == r.arch_str and cands[0]["acc"] == max(c["acc"] for c in cands)
+    assert np.allclose(r.distribution.sum(-1), 1.0) and set(np.unique(r.distribution)) <= {0.0, 0.5, 1.0}
+    assert "arch_loss" not in r.history[0]
