@@ -83,4 +83,16 @@ def test_errors():
         get_predictor("gbm").predict(OPS[:2])
     with pytest.raises(ArchscoutError, match="one latency per arch"):
         get_predictor("flops").fit(OPS[:5], np.ones(4))
-    assert set(list_predictors()) == {"linear", "additive", "gbm", "flops", "fewshot"}
+    assert set(list_predictors()) == {"linear", "additive", "gbm", "flops", "fewshot", "stacked"}
+
+
+def test_stacked_leans_on_the_model_that_generalizes():
+    rng = np.random.default_rng(3)
+    ref = np.exp(rng.normal(size=len(OPS)))  # latency no one-hot model can learn; the reference device knows it
+    target = 3.0 * ref
+    tr = rng.choice(len(OPS), 60, replace=False)
+    m = get_predictor("stacked", reference=ref[:, None]).fit(OPS[tr], target[tr])
+    assert m.weights["fewshot"] > 0.9 and sum(m.weights.values()) == pytest.approx(1.0)
+    assert evaluate(target, m.predict(OPS))["spearman"] > 0.99
+    plain = get_predictor("stacked").fit(OPS[tr], target[tr])  # no reference: blends the one-hot models only
+    assert set(plain.weights) == {"linear", "additive", "gbm"}

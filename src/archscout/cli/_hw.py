@@ -121,7 +121,8 @@ def _latency_column(bench, device: str) -> str:
 @click.option("--device", required=True, help="Device (raspi4, pixel3, edgegpu, ...) or a latency column.")
 @click.option("--train", "n_train", type=click.IntRange(min=1), default=100, show_default=True,
               help="Archs measured for training (random); the rest with data are the test set.")
-@click.option("--few-shot", is_flag=True, help="Add the few-shot predictor: the other devices' tables as prior.")
+@click.option("--few-shot", is_flag=True,
+              help="Use the other devices' tables as prior: adds the fewshot predictor, and stacked blends it in.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the training sample.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def hw_predict(space: str, dataset: str, device: str, n_train: int, few_shot: bool, seed: int,
@@ -147,12 +148,14 @@ def hw_predict(space: str, dataset: str, device: str, n_train: int, few_shot: bo
     rng = np.random.default_rng(seed)
     tr = rng.choice(ok, n_train, replace=False)
     te = np.setdiff1d(ok, tr)
-    makers = {"linear": {}, "additive": {}, "gbm": {}, "flops": {"flops": bench.column("flops")}}
+    makers: dict[str, dict[str, Any]] = {"linear": {}, "additive": {}, "gbm": {},
+                                         "flops": {"flops": bench.column("flops")}, "stacked": {}}
     if few_shot:
         device_of = lambda c: c.split("_latency")[0]  # noqa: E731
         others = [c for c in bench.metrics if "_latency" in c and not c.endswith("_predicted")
                   and device_of(c) != device_of(column)]
-        makers["fewshot"] = {"reference": np.stack([bench.column(c) for c in others], axis=1)}
+        reference = np.stack([bench.column(c) for c in others], axis=1)
+        makers["fewshot"] = makers["stacked"] = {"reference": reference}
     out = {"device": column, "space": space, "dataset": dataset, "train": n_train, "test": len(te), "seed": seed,
            "predictors": {}}
     skipped: dict[str, str] = {}

@@ -14,7 +14,8 @@ from archscout.hardware import _measured
 from archscout.hardware._measured import load_measured_devices, measure_archs, measured_table, measurements_root
 from archscout.hardware._nb201 import NB201Bench
 from archscout.hardware._predictors import (PREDICTORS, AdditivePredictor, FewShotPredictor, FlopsPredictor,
-                                             GBMPredictor, LinearPredictor, get_predictor, list_predictors)
+                                             GBMPredictor, LinearPredictor, StackedPredictor, get_predictor,
+                                             list_predictors)
 from archscout.hardware._predictors import evaluate as evaluate_predictor
 
 _COST_MODELS = {"nb201": NB201Bench, "fbnet": FBNetLUT}
@@ -36,7 +37,7 @@ __all__ = [
     "DEVICES", "CostModel", "Device", "FBNetLUT", "MetricInfo", "NB201Bench", "count_macs", "count_params",
     "fbnet_params_macs", "get_cost_model", "get_device", "list_devices", "metric_info", "nb201_params_macs",
     "register_device", "resolve_metric", "PREDICTORS", "AdditivePredictor", "FewShotPredictor", "FlopsPredictor",
-    "GBMPredictor", "LinearPredictor", "evaluate_predictor", "get_predictor", "list_predictors",
+    "GBMPredictor", "LinearPredictor", "StackedPredictor", "evaluate_predictor", "get_predictor", "list_predictors",
     "MEASURE_BACKENDS", "MeasurementTable", "device_fingerprint", "load_measured_devices", "measure_archs",
     "measure_latency", "measured_table", "measurements_root",
 ]

@@ -226,7 +226,7 @@ def nb201_columns(device: Device, dataset: str) -> dict[str, np.ndarray]:
     measured[sp.indices(list(df["key"]))] = df["median_ms"].to_numpy(float)
     cols = {f"{device.name}_latency": measured}
     ok = np.flatnonzero(np.isfinite(measured))
-    for predictor in ("gbm", "additive"):
+    for predictor in ("stacked", "additive"):
         try:
             model = get_predictor(predictor).fit(sp.ops_table[ok].astype(np.int64), measured[ok])
         except ArchscoutError:  # too few measured archs for this predictor

@@ -297,9 +297,47 @@ class FewShotPredictor(_Predictor):
         return np.exp(X @ self.w_ + self.b_)
 
 
+class StackedPredictor(_Predictor):
+    """A blend of linear, additive, gbm (and fewshot when ``reference`` is given) with non-negative
+    weights fitted on 5-fold out-of-fold predictions of the training archs (stacking): it leans on
+    whichever model generalizes best on this device, judged on training data only."""
+
+    name = "stacked"
+    min_train = 30
+
+    def __init__(self, reference: Any = None, folds: int = 5, seed: int = 0):
+        self.reference, self.folds, self.seed = reference, folds, seed
+
+    def _members(self) -> dict[str, _Predictor]:
+        out: dict[str, _Predictor] = {"linear": LinearPredictor(), "additive": AdditivePredictor(),
+                                      "gbm": GBMPredictor()}
+        if self.reference is not None:
+            out["fewshot"] = FewShotPredictor(self.reference)
+        return out
+
+    def fit(self, archs: Any, y: Any) -> "StackedPredictor":
+        ops, y = _clean(archs, y, self.min_train, self.name)
+        fold = np.random.default_rng(self.seed).permutation(len(y)) % self.folds
+        oof = np.zeros((len(y), len(self._members())))
+        for f in range(self.folds):
+            tr, te = fold != f, fold == f
+            for k, m in enumerate(self._members().values()):
+                oof[te, k] = m.fit(ops[tr], y[tr]).predict(ops[te])
+        w, _ = nnls(oof, y)
+        self.weights = dict(zip(self._members(), (w / w.sum()) if w.sum() > 0 else np.full(len(w), 1 / len(w))))
+        self.members_ = {n: m.fit(ops, y) for n, m in self._members().items() if self.weights[n] > 0}
+        self._fitted = True
+        return self
+
+    def predict(self, archs: Any) -> np.ndarray:
+        self._check_fitted()
+        ops = as_ops(archs)
+        return sum(self.weights[n] * m.predict(ops) for n, m in self.members_.items())
+
+
 PREDICTORS: dict[str, Callable[..., _Predictor]] = {
     "linear": LinearPredictor, "additive": AdditivePredictor, "gbm": GBMPredictor,
-    "flops": FlopsPredictor, "fewshot": FewShotPredictor,
+    "flops": FlopsPredictor, "fewshot": FewShotPredictor, "stacked": StackedPredictor,
 }
 
 
