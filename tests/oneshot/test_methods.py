@@ -83,3 +83,32 @@ def test_spos_scores_candidates_and_returns_the_best(digits):
     assert cands[0]["arch"] == r.arch_str and cands[0]["acc"] == max(c["acc"] for c in cands)
     assert np.allclose(r.distribution.sum(-1), 1.0) and set(np.unique(r.distribution)) <= {0.0, 0.5, 1.0}
     assert "arch_loss" not in r.history[0]
+
+
+def _darts_state(second_order, lr):
+    torch.manual_seed(0)
+    net = NB201Supernet(C=4, N=1)
+    cfg = get_profile("darts", "cpu", second_order=second_order, lr=lr, lr_min=0.0)
+    state = SearchState(net, cfg, torch.optim.SGD(net.parameters(), lr=lr))
+    get_method("darts").init_arch(state)
+    g = torch.Generator().manual_seed(0)
+    state.weight_batch = (torch.randn(8, 3, 8, 8, generator=g), torch.randint(10, (8,), generator=g))
+    return state, (torch.randn(8, 3, 8, 8, generator=g), torch.randint(10, (8,), generator=g))
+
+
+def test_darts_second_order_restores_weights_and_tends_to_first_order():
+    grads = {}
+    for second in (False, True):
+        state, (x, y) = _darts_state(second, lr=1e-6)
+        before = {k: v.clone() for k, v in state.supernet.state_dict().items()}
+        state.arch_optimizer.step = lambda: None  # keep alpha to read its gradient
+        get_method("darts").arch_step(state, x, y)
+        grads[second] = state.alpha.grad.clone()
+        if second:  # the virtual steps leave no trace in the weights and BN statistics
+            after = state.supernet.state_dict()
+            assert all(torch.equal(before[k], after[k]) for k in before)
+    assert torch.allclose(grads[True], grads[False], rtol=0, atol=5e-5)
+    state, (x, y) = _darts_state(True, lr=0.5)  # a large xi changes the gradient
+    state.arch_optimizer.step = lambda: None
+    get_method("darts").arch_step(state, x, y)
+    assert not torch.allclose(state.alpha.grad, grads[False], rtol=0, atol=1e-3)

@@ -170,7 +170,9 @@ def _jsonable(v: Any) -> Any:
 # -- search state -------------------------------------------------------------------------------------
 @dataclass
 class SearchState:
-    """Everything a method's hooks read and change during one search (checkpointed each epoch)."""
+    """Everything a method's hooks read and change during one search (checkpointed each epoch, except
+    ``generator``, re-derived from (seed, epoch), and ``weight_batch``, the current step's weight-half
+    batch, which second-order and neighbourhood methods read in their architecture step)."""
 
     supernet: nn.Module
     config: OneShotConfig
@@ -181,6 +183,7 @@ class SearchState:
     generator: torch.Generator = field(default_factory=torch.Generator)
     epoch: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    weight_batch: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 @dataclass
@@ -424,6 +427,7 @@ class OneShotMethod(abc.ABC):
         for s in range(_steps(halves, c)):
             iw, ia = ow[s * b:(s + 1) * b], oa[s * b:(s + 1) * b]
             xw, xa = (augment(x, c.crop_padding, c.flip, gen) for x in (halves.x_w[iw], halves.x_a[ia]))
+            state.weight_batch = (xw, halves.y_w[iw])
             steps = [("weights", self.weight_step, xw, halves.y_w[iw]), ("arch", self.arch_step, xa, halves.y_a[ia])]
             for key, step, x, y in steps if c.order == "weights-first" else steps[::-1]:
                 stats = step(state, x, y)
