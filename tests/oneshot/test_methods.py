@@ -112,3 +112,22 @@ def test_darts_second_order_restores_weights_and_tends_to_first_order():
     state.arch_optimizer.step = lambda: None
     get_method("darts").arch_step(state, x, y)
     assert not torch.allclose(state.alpha.grad, grads[False], rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize("strategy", ["rea", "optuna-tpe"])
+def test_spos_candidates_from_a_multi_trial_strategy(digits, raspi4, strategy):
+    cfg = get_profile("spos", "cpu", **{**TINY, "epochs": 1, "candidates": 6, "strategy": strategy})
+    cost = raspi4.with_target(10.0)  # 13 % of the archs meet it
+    r = get_method("spos").search("nb201", digits, cfg, cost=cost)
+    cands = r.details["candidates"]
+    assert r.details["strategy"] == strategy and len(cands) == 6 == len({c["index"] for c in cands})
+    costs = cost.true_costs()
+    assert all(costs[c["index"]] <= 10.0 for c in cands) and r.cost["meets_target"]
+    assert cands[0]["acc"] == max(c["acc"] for c in cands)
+
+
+def test_spos_unknown_strategy():
+    from archscout.exceptions import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="unknown SPOS candidate strategy 'evo'"):
+        get_profile("spos", "cpu", strategy="evo")

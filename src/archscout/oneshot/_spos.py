@@ -6,6 +6,11 @@ Scoring uses batch statistics (BN in training mode, the running statistics resto
 usual per-candidate BN recalibration of SPOS, because the supernet's running statistics mix all paths.
 With a cost target, only archs whose true cost meets it are candidates. The reported distribution is
 the per-edge op frequency among the top ``top_fraction`` of the scored candidates.
+
+Candidates come from uniform sampling without replacement (``strategy="sample"``) or from any
+multi-trial strategy of ``archscout.strategies`` (``rea``, ``ls``, ``optuna-tpe``, ...) run as an
+Optuna study whose objective is the supernet score; its proposals that miss the cost target are told
+as failed (they count against ``50 * candidates`` proposals, not against the candidates).
 """
 
 from __future__ import annotations
@@ -17,10 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from archscout.exceptions import ArchscoutError
+from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.oneshot._base import (PAPER_NB201, Halves, OneShotConfig, OneShotMethod, SearchState, StepStats,
                                      register_method)
-from archscout.spaces import Arch, get_space
+from archscout.spaces import Arch, SearchSpace, get_space
 
 
 @dataclass(frozen=True)
@@ -31,11 +36,13 @@ class SPOSConfig(OneShotConfig):
         candidates: archs sampled uniformly without replacement and scored after training.
         eval_batch_size: images per forward when scoring (batch statistics: keep it large).
         top_fraction: share of the best candidates whose op frequencies form the distribution.
+        strategy: ``sample`` or a multi-trial strategy's name (``archscout.strategies.make_sampler``).
     """
 
     candidates: int = 100
     eval_batch_size: int = 256
     top_fraction: float = 0.1
+    strategy: str = "sample"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -45,6 +52,12 @@ class SPOSConfig(OneShotConfig):
                 raise ArchscoutError(f"{name} {v!r} must be a positive integer")
         if not 0 < self.top_fraction <= 1:
             raise ArchscoutError(f"top_fraction {self.top_fraction!r} must be in (0, 1]")
+        if self.strategy != "sample":
+            from archscout.strategies import OPTUNA_SAMPLERS, list_strategies
+
+            names = ["sample", *list_strategies(), *OPTUNA_SAMPLERS]
+            if self.strategy not in names:
+                raise UnknownNameError("SPOS candidate strategy", self.strategy, names)
 
 
 @register_method("spos")
@@ -69,34 +82,64 @@ class SPOS(OneShotMethod):
         return np.asarray(state.extra.get("distribution", np.full(shape, 1.0 / shape[-1])), dtype=np.float64)
 
     def derive(self, state: SearchState, space: str, halves: Halves) -> tuple[Arch, dict[str, Any]]:
-        sp = get_space(space)
-        pool = np.arange(sp.size)
+        sp, cfg = get_space(space), state.config
+        feasible = np.ones(sp.size, dtype=bool)
         if state.cost is not None and state.cost.target is not None:
-            pool = np.flatnonzero(state.cost.true_costs() <= state.cost.target)
-        k = min(state.config.candidates, len(pool))
-        picks = pool[torch.randperm(len(pool), generator=state.generator)[:k].numpy()]
-        scores = self._scores(state, [sp.from_index(int(i)) for i in picks], halves)
+            feasible = state.cost.true_costs() <= state.cost.target
+        if cfg.strategy == "sample":
+            pool = np.flatnonzero(feasible)
+            picks = pool[torch.randperm(len(pool), generator=state.generator)[:cfg.candidates].numpy()].tolist()
+            scores = [self._score(state, sp.from_index(i), halves) for i in picks]
+        else:
+            picks, scores = self._strategy(state, sp, feasible, halves)
         order = np.argsort(-np.asarray(scores), kind="stable")
-        top = order[:max(1, math.ceil(state.config.top_fraction * k))]
+        top = order[:max(1, math.ceil(cfg.top_fraction * len(picks)))]
         freq = np.zeros(state.supernet.alpha_shape)
         for i in top:
-            freq[np.arange(freq.shape[0]), list(sp.from_index(int(picks[i])).ops)] += 1.0 / len(top)
+            freq[np.arange(freq.shape[0]), list(sp.from_index(picks[i]).ops)] += 1.0 / len(top)
         state.extra["distribution"] = freq.tolist()
-        ranked = [{"arch": sp.to_str(sp.from_index(int(picks[i]))), "index": int(picks[i]), "acc": scores[i]}
-                  for i in order]
-        return sp.from_index(int(picks[order[0]])), {"scored": k, "candidates": ranked}
+        ranked = [{"arch": sp.to_str(sp.from_index(picks[i])), "index": picks[i], "acc": scores[i]} for i in order]
+        return sp.from_index(picks[order[0]]), {"scored": len(picks), "strategy": cfg.strategy, "candidates": ranked}
+
+    def _strategy(self, state: SearchState, sp: SearchSpace, feasible: np.ndarray,
+                  halves: Halves) -> tuple[list[int], list[float]]:
+        """Candidates proposed by a multi-trial strategy (an Optuna study maximizing the score)."""
+        import optuna
+
+        from archscout.strategies import make_sampler
+
+        cfg = state.config
+        verbosity = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        try:
+            study = optuna.create_study(direction="maximize", sampler=make_sampler(cfg.strategy, sp, seed=cfg.seed))
+            scored: dict[int, float] = {}
+            for _ in range(50 * cfg.candidates):
+                if len(scored) == cfg.candidates:
+                    break
+                trial = study.ask()
+                arch = sp.make([trial.suggest_categorical(n, list(range(c)))
+                                for n, c in zip(sp.param_names, sp.choices)])
+                i = sp.index(arch)
+                if not feasible[i]:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    continue
+                if i not in scored:
+                    scored[i] = self._score(state, arch, halves)
+                study.tell(trial, scored[i])
+        finally:
+            optuna.logging.set_verbosity(verbosity)
+        return list(scored), list(scored.values())
 
     @torch.no_grad()
-    def _scores(self, state: SearchState, archs: list[Arch], halves: Halves) -> list[float]:
-        """Accuracy (%) of each arch on the architecture half, with BN batch statistics."""
+    def _score(self, state: SearchState, arch: Arch, halves: Halves) -> float:
+        """Accuracy (%) of an arch on the architecture half, with BN batch statistics (buffers restored)."""
         net, b = state.supernet, state.config.eval_batch_size
-        saved = {k: v.clone() for k, v in net.state_dict().items()}
+        saved = {k: v.clone() for k, v in net.named_buffers()}
         net.train()
-        out = []
-        for arch in archs:
-            index = torch.tensor(arch.ops)
-            correct = sum(int((net(halves.x_a[i:i + b], index=index).argmax(1) == halves.y_a[i:i + b]).sum())
-                          for i in range(0, len(halves.y_a), b))
-            out.append(100.0 * correct / len(halves.y_a))
-        net.load_state_dict(saved)
-        return out
+        index = torch.tensor(arch.ops)
+        correct = sum(int((net(halves.x_a[i:i + b], index=index).argmax(1) == halves.y_a[i:i + b]).sum())
+                      for i in range(0, len(halves.y_a), b))
+        for k, v in net.named_buffers():
+            v.copy_(saved[k])
+        return 100.0 * correct / len(halves.y_a)
