@@ -54,7 +54,10 @@ def test_one_hot_forward_equals_fixed_network(train):
 def test_parameters_and_shapes():
     sup = NB201Supernet(C=4, N=1, num_classes=7, in_channels=1)
     assert sup.alpha_shape == (6, 5) and sup.space_name == "nb201" and len(sup.op_names) == 5
-    assert sup(torch.randn(2, 1, 8, 8)).shape == (2, 7)
+    x = torch.randn(2, 1, 8, 8)
+    sup.eval()
+    assert sup(x).shape == (2, 7)
+    torch.testing.assert_close(sup(x), sup(x, weights=torch.full((6, 5), 0.2)))  # neither: uniform mixture
     assert all(p.requires_grad for p in sup.parameters())
     # same count as NB201's reference: per edge conv1x1 and conv3x3 with bias (BN affine=False, no params)
     stacked = sum(p.numel() for cell in sup.cells if isinstance(cell, SearchCell) for p in cell.parameters())

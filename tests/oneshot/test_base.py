@@ -119,3 +119,11 @@ def test_other_config_in_run_dir_refuses(digits, tmp_path):
         get_method("darts").search("nb201", digits, get_profile("darts", "cpu", **{**TINY, "epochs": 2}),
                                    run_dir=tmp_path)
     assert "\n" not in str(err.value) and "config.epochs" in str(err.value)
+
+
+def test_to_dict_turns_nan_into_null_and_progress_bar_runs(digits):
+    r = get_method("gdas").search("nb201", digits, get_profile("gdas", "cpu", **{**TINY, "epochs": 1}), progress=True)
+    r.history[0]["weights_loss"] = float("nan")
+    d = r.to_dict()
+    assert d["history"][0]["weights_loss"] is None and d["history"][0]["tau"] == 10.0
+    assert isinstance(d["distribution"][0][0], float) and json.dumps(d, allow_nan=False)

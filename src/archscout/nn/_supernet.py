@@ -28,7 +28,6 @@ NONE, SKIP, CONV1, CONV3, POOL = range(5)
 _CONVS = (CONV1, CONV3)
 # per source node: the edges leaving it, in canonical edge order (node 0 -> e0, e1, e3; ...)
 EDGES_FROM = tuple(tuple(e for e, (_, s) in enumerate(NB201_EDGES) if s == src) for src in range(3))
-_LOCAL = {e: (s, edges.index(e)) for s, edges in enumerate(EDGES_FROM) for e in edges}  # edge -> (source, slot)
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,8 @@ class _Plan:
 
 
 def make_plan(weights: torch.Tensor | None, index: torch.Tensor | None, shape: tuple[int, int]) -> _Plan:
-    """Validate the forward arguments and turn them into a per-edge plan (one host sync per forward)."""
+    """Validate the forward arguments (one of them at least) and turn them into a per-edge plan (one host
+    sync per forward, shared by all cells)."""
     n_edges, n_ops = shape
     if index is not None:
         if tuple(index.shape) != (n_edges,) or index.dtype not in (torch.int64, torch.int32):
@@ -52,8 +52,6 @@ def make_plan(weights: torch.Tensor | None, index: torch.Tensor | None, shape: t
             raise ValueError(f"index {ks} has op ids outside 0..{n_ops - 1}")
     if weights is not None and tuple(weights.shape) != shape:
         raise ValueError(f"weights must have shape {shape}, got {tuple(weights.shape)}")
-    if weights is None and index is None:
-        weights = torch.full(shape, 1.0 / n_ops)
     if index is None:  # soft mixture: every op with a non-zero weight
         nz = (weights != 0).tolist()
         terms = tuple(tuple((o, weights[e, o]) for o in range(1, n_ops) if nz[e][o]) for e in range(n_edges))
@@ -191,6 +189,8 @@ class NB201Supernet(nn.Module):
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor | None = None,
                 index: torch.Tensor | None = None) -> torch.Tensor:
+        if weights is None and index is None:
+            weights = x.new_full(self.alpha_shape, 1.0 / self.alpha_shape[1])
         plan = make_plan(weights, index, self.alpha_shape)
         x = self.stem(x)
         for layer in self.cells:

@@ -152,19 +152,23 @@ class OneShotResult:
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (arch as its string, distribution as nested lists, NaN as null)."""
+        """JSON-ready (arch as its string, distribution as nested lists, NaN as None)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["arch"] = self.arch_str
-        out["distribution"] = np.asarray(self.distribution).tolist()
-        return json.loads(json.dumps(out, default=_jsonable).replace("NaN", "null"))
+        return _jsonable(out)
 
 
 def _jsonable(v: Any) -> Any:
-    if isinstance(v, (np.generic, torch.Tensor)):
-        return v.item() if v.ndim == 0 else v.tolist()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    raise TypeError(f"{type(v).__name__} is not JSON serializable")
+    """Plain JSON types, recursively; non-finite floats become None."""
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (np.ndarray, np.generic, torch.Tensor)):
+        return _jsonable(v.tolist())
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    return v
 
 
 # -- search state -------------------------------------------------------------------------------------
