@@ -64,7 +64,7 @@ def test_impossible_target_and_unknown_names(raspi4):
         OpCost.fit(space="fbnet")
 
 
-@pytest.mark.parametrize("method", ["gdas", "spos"])
+@pytest.mark.parametrize("method", ["darts", "gdas", "spos"])
 def test_search_with_target_derives_a_feasible_arch(digits, raspi4, method):
     cost = raspi4.with_target(5.0, weight=2.0)
     extra = {"candidates": 5} if method == "spos" else {}
@@ -72,5 +72,12 @@ def test_search_with_target_derives_a_feasible_arch(digits, raspi4, method):
                                   cost=cost)
     assert r.cost["meets_target"] and r.cost["value"] <= 5.0 and r.cost["target"] == 5.0
     assert r.config["cost"]["device"] == "raspi4"
-    if method == "gdas":
+    if method != "spos":
         assert r.history[0]["expected_cost"] > 0
+
+
+def test_penalty_lowers_the_expected_cost(digits, raspi4):
+    cfg = get_profile("darts", "cpu", **{**TINY, "arch_lr": 0.05})
+    free = get_method("darts").search("nb201", digits, cfg, cost=raspi4)
+    tight = get_method("darts").search("nb201", digits, cfg, cost=raspi4.with_target(5.0, weight=10.0))
+    assert tight.history[-1]["expected_cost"] < free.history[-1]["expected_cost"] - 1.0

@@ -65,6 +65,7 @@ class SPOS(OneShotMethod):
     """Uniform single-path supernet training, then random search over the trained supernet."""
 
     config_class = SPOSConfig
+    # algorithms.md gives no NB201 recipe for SPOS: DARTS's schedule (10 epochs on the cpu profile, 50 paper)
     profiles = {"cpu": {"epochs": 10}, "paper": {**PAPER_NB201, "epochs": 50}}
 
     def init_arch(self, state: SearchState) -> None:
