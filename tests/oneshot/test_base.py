@@ -6,7 +6,8 @@ import torch
 
 from archscout.data import Domain, DomainData
 from archscout.exceptions import ArchscoutError, UnknownNameError
-from archscout.oneshot import (DartsConfig, GDASConfig, OneShotResult, get_method, get_profile, list_methods)
+from archscout.oneshot import (DartsConfig, GDASConfig, OneShotConfig, OneShotMethod, OneShotResult, get_method,
+                               get_profile, list_methods)
 from archscout.oneshot._base import prepare
 from archscout.spaces import get_space
 
@@ -127,3 +128,35 @@ def test_to_dict_turns_nan_into_null_and_progress_bar_runs(digits):
     d = r.to_dict()
     assert d["history"][0]["weights_loss"] is None and d["history"][0]["tau"] == 10.0
     assert isinstance(d["distribution"][0][0], float) and json.dumps(d, allow_nan=False)
+
+
+class _Sharpen(OneShotMethod):
+    """A toy method written against the hooks: a distribution in ``alpha``, sharpened once per epoch."""
+
+    name = "sharpen"
+
+    def init_arch(self, state):
+        state.alpha = torch.full(state.supernet.alpha_shape, 0.2)
+
+    def sample(self, state):
+        return {"index": torch.multinomial(state.alpha, 1, generator=state.generator).squeeze(1)}
+
+    def arch_step(self, state, x, y):
+        return None
+
+    def probs(self, state):
+        return state.alpha
+
+    def end_epoch(self, state):
+        state.alpha[:, 3] += 0.5
+        state.alpha /= state.alpha.sum(-1, keepdim=True)
+
+
+def test_a_method_built_from_the_hooks(digits, tmp_path):
+    cfg = OneShotConfig(**TINY)
+    r = _Sharpen().search("nb201", digits, cfg, run_dir=tmp_path)
+    assert r.method == "sharpen" and np.allclose(r.distribution.sum(-1), 1.0)
+    assert r.arch_index == 1462  # all conv3x3
+    assert r.history[0]["entropy"] > r.history[1]["entropy"]
+    again = _Sharpen().search("nb201", digits, cfg, run_dir=tmp_path)  # finished run: re-read from the checkpoint
+    assert np.array_equal(again.distribution, r.distribution)

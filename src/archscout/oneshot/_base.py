@@ -16,8 +16,10 @@ the next step); the base runs the search loop it shares with every method:
    most probable arch whose true cost meets it).
 
 Hooks for new methods (MdeNAS, FP-NAS, NA-DARTS, ...): ``init_arch`` (own parameters/state in
-``SearchState.alpha``/``arch_optimizer``/``extra``), ``begin_epoch``, ``sample``, ``weight_step``,
-``arch_step`` (return None to skip), ``distribution``, ``derive``, ``epoch_record``.
+``SearchState.alpha`` (any architecture tensor, checkpointed), ``arch_optimizer`` (optional) and
+``extra``), ``begin_epoch``, ``sample``, ``weight_step``, ``arch_step`` (return None to skip),
+``end_epoch`` (e.g. a per-epoch distribution update), ``probs``/``distribution``, ``derive``,
+``epoch_record``.
 """
 
 from __future__ import annotations
@@ -279,6 +281,9 @@ class OneShotMethod(abc.ABC):
     def begin_epoch(self, state: SearchState) -> None:
         """Called before each epoch's steps (``state.epoch`` is 1-based)."""
 
+    def end_epoch(self, state: SearchState) -> None:
+        """Called after each epoch's steps, before its record and checkpoint."""
+
     @abc.abstractmethod
     def sample(self, state: SearchState) -> dict[str, torch.Tensor]:
         """The supernet's forward arguments for one step (``weights`` and/or ``index``)."""
@@ -439,6 +444,7 @@ class OneShotMethod(abc.ABC):
                     t = totals[key]
                     t[0], t[1], t[2] = t[0] + stats.loss * stats.seen, t[1] + stats.correct, t[2] + stats.seen
             tick()
+        self.end_epoch(state)
         rec: dict[str, Any] = {"epoch": epoch, "lr": lr}
         for key, (loss, correct, seen) in totals.items():
             if seen:
