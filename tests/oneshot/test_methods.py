@@ -131,3 +131,15 @@ def test_spos_unknown_strategy():
 
     with pytest.raises(UnknownNameError, match="unknown SPOS candidate strategy 'evo'"):
         get_profile("spos", "cpu", strategy="evo")
+
+
+def test_gdas_redraws_on_inf(monkeypatch):
+    real, calls = torch.Tensor.exponential_, []
+
+    def first_zero(self, *args, **kwargs):  # Exponential(1) = 0 gives an infinite Gumbel sample
+        calls.append(1)
+        return self.zero_() if len(calls) == 1 else real(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "exponential_", first_zero)
+    w, k = gumbel_straight_through(torch.zeros(6, 5), 1.0, torch.Generator().manual_seed(0))
+    assert len(calls) == 2 and bool(torch.isfinite(w).all()) and k.shape == (6,)
