@@ -138,7 +138,8 @@ class OneShotResult:
 
     ``distribution`` has the supernet's ``alpha_shape`` (softmax(alpha) for the gradient methods;
     see each method); ``cost`` is the cost block (``OpCost.report``) when a cost term was given;
-    ``details`` holds method-specific findings (e.g. SPOS's scored candidates).
+    ``details`` holds method-specific findings (e.g. SPOS's scored candidates); ``seconds`` is the
+    search time: every epoch (also those of an interrupted earlier call) plus the derivation.
     """
 
     method: str
@@ -356,7 +357,6 @@ class OneShotMethod(abc.ABC):
             raise UnknownNameError(f"space for {self.name}", space, self.spaces)
         if cost is not None and cost.space != space:
             raise ArchscoutError(f"cost term is for space {cost.space!r}, the search is on {space!r}")
-        start = time.perf_counter()
         halves = prepare(data, config)
         identity = {"method": self.name, "space": space, "suite": data.name, "split": data.split.name,
                     "data": {k: v for k, v in data.meta.items() if k != "split"},
@@ -375,6 +375,7 @@ class OneShotMethod(abc.ABC):
                         self._save(state, history, run_dir / CHECKPOINT)
                     if on_epoch is not None:
                         on_epoch(history[-1])
+            start = time.perf_counter()
             state.generator = epoch_generator(config.seed, config.epochs + 1)
             arch, details = self.derive(state, space, halves)
             distribution = self.distribution(state)
@@ -382,7 +383,8 @@ class OneShotMethod(abc.ABC):
         index = sp.index(arch) if space == "nb201" else None
         result = OneShotResult(
             method=self.name, space=space, arch=arch, arch_str=sp.to_str(arch), arch_index=index,
-            distribution=distribution, history=history, seconds=time.perf_counter() - start,
+            distribution=distribution, history=history,
+            seconds=sum(h["seconds"] for h in history) + time.perf_counter() - start,
             config={**identity, "threads": config.threads}, cost=None if cost is None else cost.report(arch),
             details=details)
         if run_dir is not None:
