@@ -23,6 +23,13 @@ def test_measure_extends_and_registers(tmp_path, capsys):
     assert devices["clicpu"]["kind"] == "measured" and devices["clicpu"]["coverage"] == {"nb201": ["cifar10"]}
 
 
+def test_measure_fbnet(tmp_path, capsys):
+    args = ["hw", "measure", "--space", "fbnet", "--dataset", "cifar100", "--archs", "1", "--json", *FAST]
+    assert main([*args, "--root", str(tmp_path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["archs"] == 1 and out["space"] == "fbnet" and out["median_ms"]["min"] > 0
+
+
 def test_measure_bad_input_is_one_line(tmp_path, capsys):
     for args, word in ((["--space", "darts"], "darts/cifar10"), (["--dataset", "ImageNet"], "nb201/ImageNet"),
                        (["--backend", "tensorrt"], "tensorrt"), (["--name", "raspi4"], "built-in"),

@@ -192,7 +192,7 @@ def _sample_archs(space: str, n: int, seed: int) -> list[str]:
 
     sp = get_space(space)
     rng = np.random.default_rng(seed)
-    if sp.size is not None:
+    if sp.size is not None and sp.size <= 10**6:  # enumerable (NB201): a permutation of the indices
         return [sp.to_str(sp.from_index(int(i))) for i in rng.permutation(sp.size)[:n]]
     return list(dict.fromkeys(sp.to_str(sp.sample(rng)) for _ in range(n)))
 
@@ -209,12 +209,15 @@ def _sample_archs(space: str, n: int, seed: int) -> list[str]:
 @click.option("--repeats", type=click.IntRange(min=2), default=20, show_default=True, help="Timed runs per arch.")
 @click.option("--warmup", type=click.FloatRange(min=0), default=0.2, show_default=True, help="Warm-up seconds.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the arch sample.")
+@click.option("--pin-cpu", type=click.IntRange(min=0), default=None, help="Pin the measuring process to this CPU.")
+@click.option("--realtime", is_flag=True, help="Real-time (FIFO) priority while measuring (root or CAP_SYS_NICE).")
 @click.option("--name", default=None, help="Device name for this set-up (default local-<fingerprint>).")
 @click.option("--root", type=click.Path(file_okay=False), default=None,
               help="Measurement store (default $ARCHSCOUT_HOME/measurements, i.e. ~/.archscout/measurements).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (no progress bar).")
 def hw_measure(space: str, dataset: str, n_archs: int, backend: str, threads: int, batch_size: int, repeats: int,
-               warmup: float, seed: int, name: str | None, root: str | None, as_json: bool) -> None:
+               warmup: float, seed: int, pin_cpu: int | None, realtime: bool, name: str | None, root: str | None,
+               as_json: bool) -> None:
     """Measure the latency of random archs on this machine; the set-up becomes a device of the registry.
 
     Interrupt at any time (Ctrl-C): re-running the same command measures only what is missing.
@@ -232,7 +235,7 @@ def hw_measure(space: str, dataset: str, n_archs: int, backend: str, threads: in
     keys = _sample_archs(space, n_archs, seed)
     console = Console(stderr=True)
     kw = dict(dataset=dataset, backend=backend, threads=threads, batch_size=batch_size, name=name, root=root,
-              warmup_s=warmup, repeats=repeats)
+              warmup_s=warmup, repeats=repeats, pin_cpu=pin_cpu, realtime=realtime)
     # the bar starts with the first finished arch, so that set-up errors print on a clean line
     bar = Progress(TextColumn("measure"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TimeRemainingColumn(), console=console, transient=True, disable=as_json)

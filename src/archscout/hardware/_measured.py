@@ -11,6 +11,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -170,9 +171,34 @@ def _check_table_setting(path: Path, setting: dict[str, Any]) -> None:
         path.write_text(json.dumps(setting, indent=2, sort_keys=True))
 
 
+@contextmanager
+def quiet_cpu(pin_cpu: int | None = None, realtime: bool = False):
+    """Pin this process to one CPU and/or give it real-time (FIFO) priority for the duration, so that
+    other work on the machine perturbs the timings less; both are restored afterwards (Linux only)."""
+    old_aff = os.sched_getaffinity(0) if pin_cpu is not None else None
+    old_sched = (os.sched_getscheduler(0), os.sched_getparam(0)) if realtime else None
+    try:
+        if pin_cpu is not None:
+            if pin_cpu not in old_aff:
+                raise ArchscoutError(f"--pin-cpu {pin_cpu}: this process may run on CPUs {sorted(old_aff)}")
+            os.sched_setaffinity(0, {pin_cpu})
+        if realtime:
+            try:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(50))
+            except PermissionError:
+                raise ArchscoutError("--realtime needs root or CAP_SYS_NICE (or run under: chrt -f 50 ...)") from None
+        yield
+    finally:
+        if old_sched is not None:
+            os.sched_setscheduler(0, *old_sched)
+        if old_aff is not None:
+            os.sched_setaffinity(0, old_aff)
+
+
 def measure_archs(space: str, archs: Iterable[Any], *, dataset: str = "cifar10", backend: str = "onnxruntime",
                   threads: int = 1, batch_size: int = 1, name: str | None = None,
                   root: str | os.PathLike | None = None, warmup_s: float = 0.2, repeats: int = 20,
+                  pin_cpu: int | None = None, realtime: bool = False,
                   input_shape: Iterable[int] | None = None, net_cfg: dict[str, Any] | None = None,
                   progress: Callable[[int, int, str], Any] | None = None) -> pd.DataFrame:
     """Measure each arch of ``space`` not yet in this set-up's table; return the whole table
@@ -181,7 +207,8 @@ def measure_archs(space: str, archs: Iterable[Any], *, dataset: str = "cifar10",
     The set-up (CPU, threads, batch size, back-end, versions) is a device of the registry, named
     ``name`` (default ``local-<fingerprint>``); re-running skips what is measured, so an interrupted
     run loses nothing finished. ``progress(i, n, key)`` is called after each new measurement.
-    ``input_shape``/``net_cfg`` override the standard setting of (space, dataset), e.g. for tiny tests.
+    ``input_shape``/``net_cfg`` override the standard setting of (space, dataset), e.g. for tiny tests;
+    ``pin_cpu``/``realtime``: see ``quiet_cpu``.
     """
     from archscout.spaces import get_space
 
@@ -200,12 +227,13 @@ def measure_archs(space: str, archs: Iterable[Any], *, dataset: str = "cifar10",
     table = MeasurementTable(folder / f"{space}_{dataset}.csv")
     todo = list(dict.fromkeys(k for k in (sp.to_str(a) for a in parsed) if k not in table))
     try:
-        for i, key in enumerate(todo, 1):
-            model = sp.build(sp.from_str(key), **cfg)
-            table.add(key, measure_latency(model, shape, backend=backend, threads=threads, batch_size=batch_size,
-                                           warmup_s=warmup_s, repeats=repeats))
-            if progress is not None:
-                progress(i, len(todo), key)
+        with quiet_cpu(pin_cpu, realtime):
+            for i, key in enumerate(todo, 1):
+                model = sp.build(sp.from_str(key), **cfg)
+                table.add(key, measure_latency(model, shape, backend=backend, threads=threads,
+                                               batch_size=batch_size, warmup_s=warmup_s, repeats=repeats))
+                if progress is not None:
+                    progress(i, len(todo), key)
     finally:
         register_measured(folder)
     df = table.load()
