@@ -82,7 +82,8 @@ def test_cost_penalty_gradient_lowers_the_expected_cost(raspi4, joint):
 def test_config_validation_and_profiles():
     cfg = get_profile("fpnas", "cpu")
     assert isinstance(cfg, FPNASConfig) and (cfg.epochs, cfg.switch_epoch, cfg.k_max, cfg.k_min) == (6, 3, 8, 1)
-    assert get_profile("fpnas", "paper").switch_epoch == 25
+    assert cfg.dist_lr == 2.0 and FPNASConfig().dist_lr == 0.1
+    assert get_profile("fpnas", "paper").switch_epoch == 25 and get_profile("fpnas", "paper").dist_lr == 0.1
     for bad in ({"k_min": 9}, {"coarse_epochs": 7}, {"temperature": 0.0}, {"joint_cost": "exact"}):
         with pytest.raises(ArchscoutError):
             get_profile("fpnas", "cpu", **bad)

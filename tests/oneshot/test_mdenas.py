@@ -53,9 +53,19 @@ def test_config_and_profiles():
         get_profile("mdenas", "cpu", accuracy="best")
 
 
-@pytest.mark.parametrize("mode", ["average", "latest"])
-def test_end_to_end_counts_and_simplex(digits, mode):
-    cfg = get_profile("mdenas", "cpu", **{**TINY, "accuracy": mode, "prob_lr": 0.05})
+def test_one_path_per_step_shared_by_both_halves():
+    from types import SimpleNamespace
+
+    m = MdeNAS()
+    state = SimpleNamespace(alpha=torch.full((6, 5), 0.2), generator=torch.Generator().manual_seed(0))
+    paths = [m._path(state) for _ in range(6)]
+    assert all(torch.equal(paths[i], paths[i + 1]) for i in (0, 2, 4))
+    assert not (torch.equal(paths[0], paths[2]) and torch.equal(paths[2], paths[4]))
+
+
+@pytest.mark.parametrize("mode, order", [("average", "weights-first"), ("latest", "arch-first")])
+def test_end_to_end_counts_and_simplex(digits, mode, order):
+    cfg = get_profile("mdenas", "cpu", **{**TINY, "accuracy": mode, "prob_lr": 0.05, "order": order})
     m = MdeNAS()
     r = m.search("nb201", digits, cfg)
     p = r.distribution
