@@ -110,3 +110,12 @@ def test_cost_target_penalizes_scores_and_constrains_derivation(digits, raspi4):
     assert m.score(state, cheap, 0.5) == 0.5 and m.score(state, slow, 0.5) < 0.5
     r = m.search("nb201", digits, get_profile("mdenas", "cpu", **{**TINY, "epochs": 1}), cost=cost)
     assert r.cost["meets_target"] and r.history[0]["expected_cost"] > 0
+
+
+def test_darts_cell_space(digits):
+    cfg = get_profile("mdenas", "cpu", C=4, N=1, image_size=8, epochs=1, batch_size=16, train_images=32,
+                      val_images=32, prob_lr=0.05)
+    r = MdeNAS().search("darts", digits, cfg)
+    assert r.distribution.shape == (2, 14, 8) and np.allclose(r.distribution.sum(-1), 1.0)
+    assert np.asarray(r.details["h_e"]).sum() == 2 * 14 * 2  # 2 steps, one op per (cell type, edge)
+    assert r.arch_str.startswith("normal=")
