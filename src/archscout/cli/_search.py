@@ -32,9 +32,18 @@ class _Count(click.ParamType):
 COUNT = _Count()
 
 
+# Options of the main job (archscout search without --multi-trial); none of them applies to --multi-trial.
+_MAIN_OPTIONS = ("suite", "split", "data_root", "data_seed", "per_domain", "image_size", "device", "max_latency",
+                 "method", "baseline_method", "profile", "seeds", "threads")
+# Options of the multi-trial search only.
+_MULTI_OPTIONS = ("dataset", "objectives", "constraints", "strategy", "trials", "seed", "storage", "evaluator",
+                  "executor", "workers", "ray_address")
+
+
 @cli.command("search")
-@click.option("--multi-trial", is_flag=True, help="Multi-trial search: evaluate archs one by one (required "
-              "today; one-shot search comes later).")
+@click.option("--multi-trial", is_flag=True, help="Multi-trial search on the NB201/FBNet tables (evaluate archs "
+              "one by one). Without it: the main job (one-shot search under a latency budget, training, "
+              "baselines, model.onnx, report.html).")
 @click.option("--space", default="nb201", show_default=True, help="Search space: nb201 or fbnet.")
 @click.option("--dataset", default=None, help="nb201: cifar10 (default), cifar100, ImageNet16-120; "
               "fbnet: cifar100 (default), ImageNet.")
@@ -58,20 +67,63 @@ COUNT = _Count()
               "several), ray.")
 @click.option("--workers", type=COUNT, default=1, show_default=True, help="Evaluations in flight.")
 @click.option("--ray-address", default=None, help="Ray cluster to join (executor ray); local Ray otherwise.")
-@click.option("--json", "as_json", is_flag=True, help="Print result.json (no progress bar).")
-def search(multi_trial: bool, space: str, dataset: str | None, objectives: tuple[str, ...],
+@click.option("--suite", default=None, help="[main job] Shift suite (fmnist-shift, digits-shift), a folder in "
+              "DomainBed's layout ROOT/DOMAIN/CLASS/IMAGE, or PACS/VLCS/... with --data-root [fmnist-shift].")
+@click.option("--split", default=None, help="[main job] Split [style-lodo-stripes; a folder: lodo-<its last domain>].")
+@click.option("--data-root", default=None, help="[main job] Folder of the suite's source (Fashion-MNIST's idx files) "
+              "or of a named DomainBed dataset.")
+@click.option("--data-seed", type=click.IntRange(min=0), default=None, help="[main job] Seed of the generated domains [0].")
+@click.option("--per-domain", type=click.IntRange(min=2), default=None, help="[main job] Images per domain "
+              "[suite default; smoke: 60].")
+@click.option("--image-size", type=click.IntRange(min=4), default=None, help="[main job] Image size [16; paper: 32].")
+@click.option("--device", default=None, help="[main job] Target device of the latency budget: any registry device "
+              "(archscout hw devices), a measured one included [raspi4].")
+@click.option("--max-latency", default=None, help="[main job] Latency budget in ms on --device, or 'none' [20].")
+@click.option("--method", default=None, help="[main job] One-shot method of the search [nasood].")
+@click.option("--baseline-method", default=None, help="[main job] One-shot method of the no-budget baseline "
+              "(darts or gdas) [darts].")
+@click.option("--profile", default=None, help="[main job] cpu (minutes on 2 cores), paper (published sizes) or "
+              "smoke (every stage tiny) [cpu].")
+@click.option("--seeds", type=COUNT, default=None, help="[main job] Training seeds 0..N-1 of every arch (mean and "
+              "std over them; the searches use seed 0) [1].")
+@click.option("--threads", type=COUNT, default=None, help="[main job] Torch threads [1].")
+@click.option("--json", "as_json", is_flag=True, help="Print result.json (multi-trial; no progress bar) or the main "
+              "job's summary of it.")
+@click.pass_context
+def search(ctx: click.Context, multi_trial: bool, space: str, dataset: str | None, objectives: tuple[str, ...],
            constraints: tuple[str, ...], strategy: str, trials: int, seed: int, name: str | None, run_dir: str,
            storage: str | None, evaluator: str, executor: str | None, workers: int, ray_address: str | None,
-           as_json: bool) -> None:
+           suite: str | None, split: str | None, data_root: str | None, data_seed: int | None,
+           per_domain: int | None, image_size: int | None, device: str | None, max_latency: str | None,
+           method: str | None, baseline_method: str | None, profile: str | None, seeds: int | None,
+           threads: int | None, as_json: bool) -> None:
     """Search for architectures; re-running the same command resumes the run.
 
-    Writes RUN_DIR/NAME/: config.json, study.db (the Optuna study; optuna-dashboard reads it) and
-    result.json (the best arch or the Pareto front, objectives, test accuracy, costs on every
-    device, seed, versions). Several copies of the command on one --storage share the budget.
+    Without --multi-trial, the main job: a one-shot search (NAS-OoD by default) on the training domains
+    under a latency budget on a device, the derived arch trained from scratch and evaluated on the
+    held-out domain, baselines trained the same way (ResNet-like cell 11472, the best CIFAR-10 cell of
+    NB201, plain DARTS without budget). Writes RUN_DIR/NAME/: result.json, report.html, model.pt,
+    model.onnx (verified against PyTorch), figures/, and the stages' run directories.
+
+    With --multi-trial: writes RUN_DIR/NAME/: config.json, study.db (the Optuna study;
+    optuna-dashboard reads it) and result.json (the best arch or the Pareto front, objectives, test
+    accuracy, costs on every device, seed, versions). Several copies of the command on one --storage
+    share the budget.
     """
+    given = {p for p in ctx.params if ctx.get_parameter_source(p) == click.core.ParameterSource.COMMANDLINE}
     if not multi_trial:
-        raise ArchscoutError("one-shot search comes with a later release; run a multi-trial search with "
-                             "'archscout search --multi-trial ...'")
+        wrong = [p for p in _MULTI_OPTIONS if p in given]
+        if wrong:
+            raise ArchscoutError(f"{_flag(wrong[0])} is an option of the multi-trial search: add --multi-trial, or "
+                                 "leave it out for the main job")
+        _main_job(space=space, name=name, run_dir=run_dir, suite=suite, split=split, data_root=data_root,
+                 data_seed=data_seed, per_domain=per_domain, image_size=image_size, device=device,
+                 max_latency=max_latency, method=method, baseline_method=baseline_method, profile=profile,
+                 seeds=seeds, threads=threads, as_json=as_json)
+        return
+    wrong = [p for p in _MAIN_OPTIONS if p in given]
+    if wrong:
+        raise ArchscoutError(f"{_flag(wrong[0])} is an option of the main job: leave out --multi-trial")
     from archscout.experiment import ExperimentConfig
 
     if dataset is None:
@@ -90,6 +142,10 @@ def search(multi_trial: bool, space: str, dataset: str | None, objectives: tuple
         click.echo(json.dumps(result))
     else:
         _print_result(result, config)
+
+
+def _flag(param: str) -> str:
+    return "--" + {"objectives": "objective", "constraints": "constraint"}.get(param, param).replace("_", "-")
 
 
 def _run(config, progress: bool) -> dict:
@@ -140,3 +196,98 @@ def _print_result(result: dict, config) -> None:
     console.print(f"trials: {t['complete']} complete, {t['failed']} failed, {t['running']} running elsewhere; "
                   f"run directory: {config.run_path} (config.json, result.json; study: {result['storage']})",
                   soft_wrap=True)
+
+
+# -- the main job -------------------------------------------------------------------------------------
+def _main_job(*, space: str, name: str | None, run_dir: str, suite: str | None, split: str | None,
+              data_root: str | None, data_seed: int | None, per_domain: int | None, image_size: int | None,
+              device: str | None, max_latency: str | None, method: str | None, baseline_method: str | None,
+              profile: str | None, seeds: int | None, threads: int | None, as_json: bool) -> None:
+    from archscout.pipeline import MainJobConfig, run_main_job
+
+    kwargs: dict[str, Any] = {"space": space, "run_dir": run_dir}
+    for key, value in (("name", name), ("suite", suite), ("split", split), ("data_root", data_root),
+                       ("data_seed", data_seed), ("per_domain", per_domain), ("image_size", image_size),
+                       ("device", device), ("method", method), ("baseline_method", baseline_method),
+                       ("profile", profile), ("threads", threads)):
+        if value is not None:
+            kwargs[key] = value
+    if max_latency is not None:
+        kwargs["max_latency"] = _budget(max_latency)
+    if seeds is not None:
+        if seeds < 1:
+            raise ArchscoutError(f"--seeds {seeds} must be 1 or more (training seeds 0..N-1)")
+        kwargs["seeds"] = tuple(range(seeds))
+    config = MainJobConfig(**kwargs)
+    console = _stderr()
+    job = run_main_job(config, progress=console.is_terminal, log=lambda line: console.print(line, soft_wrap=True,
+                                                                                          markup=False,
+                                                                                          highlight=False))
+    if as_json:
+        click.echo(json.dumps(main_summary(job.result, job.run_dir)))
+    else:
+        _print_main(job.result, job.run_dir)
+
+
+def _budget(text: str) -> float | None:
+    if text.strip().lower() in ("none", "off"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ArchscoutError(f"--max-latency {text!r} is not a number of ms (or 'none')") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise ArchscoutError(f"--max-latency {text!r} must be a positive number of ms (or 'none')")
+    return value
+
+
+def _stderr():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+SUMMARY_KEYS = ("name", "arch", "arch_index", "space", "method", "profile", "device", "latency_metric", "latency_ms",
+                "max_latency_ms", "meets_budget", "id_acc", "ood_acc", "id_acc_std", "ood_acc_std", "selection_rule",
+                "seeds", "params", "search_seconds", "train_seconds")
+BASELINE_KEYS = ("name", "arch", "arch_index", "latency_ms", "meets_budget", "id_acc", "ood_acc", "id_acc_std",
+                 "ood_acc_std", "params", "found_by")
+
+
+def main_summary(result: dict, run_dir) -> dict:
+    """result.json without the bulky parts (curves, histories, every device's latency)."""
+    out = {k: result.get(k) for k in SUMMARY_KEYS}
+    out["baselines"] = [{k: b.get(k) for k in BASELINE_KEYS} for b in result.get("baselines", [])]
+    out["data"] = result.get("data")
+    out["onnx"] = {k: (result.get("onnx") or {}).get(k) for k in ("passed", "max_abs_diff", "tolerance", "images")}
+    out["run_dir"] = str(run_dir)
+    return out
+
+
+def _print_main(result: dict, run_dir) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    d = result["data"]
+    budget = result.get("max_latency_ms")
+    table = Table(title=f"{result['name']}: {d['suite']} / {d['split']} ({', '.join(d['train_domains'])} -> "
+                        f"{', '.join(d['test_domains'])})")
+    for col in ("arch", "NB201 #", f"{result['device']} ms", "in-dist. %", "out-of-dist. %"):
+        table.add_column(col, justify="left" if col == "arch" else "right")
+
+    def acc(v, s):
+        return "n/a" if v is None else f"{v:.2f}" + ("" if s is None else f" ± {s:.2f}")
+
+    rows = [{**result, "name": result.get("name_of_arch", result["method"])}, *result["baselines"]]
+    for r in rows:
+        lat = r.get("latency_ms")
+        mark = "" if budget is None or lat is None else (" ok" if lat <= budget else " over")
+        table.add_row(r["name"], str(r.get("arch_index")), "n/a" if lat is None else f"{lat:.2f}{mark}",
+                      acc(r["id_acc"], r.get("id_acc_std")), acc(r["ood_acc"], r.get("ood_acc_std")))
+    console.print(table)
+    console.print(f"searched cell: {result['arch']}", soft_wrap=True)
+    btxt = "no budget" if budget is None else f"budget {budget:g} ms on {result['device']}"
+    console.print(f"{btxt}; selection: {result['selection_rule']}; seeds {result['seeds']}; ONNX verified "
+                  f"(max abs diff {result['onnx']['max_abs_diff']:.1e})", soft_wrap=True)
+    console.print(f"run directory: {run_dir} (report.html, result.json, model.pt, model.onnx)", soft_wrap=True)

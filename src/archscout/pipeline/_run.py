@@ -1,0 +1,446 @@
+"""``run_main_job``: search under a latency budget, train the derived arch from scratch, compare it with
+baselines trained under the same training config, export and verify ONNX, write the report.
+
+Stages (each resumable; a finished stage is read back, never redone):
+
+1. ``search``: the one-shot method with the budget as its cost target (``RUN/search/``);
+2. ``train``: the derived arch trained from scratch on the training domains, training-domain
+   validation, evaluated on the held-out domain(s), once per seed (``RUN/train/nb201-<index>/seed-<s>/``);
+3. ``baselines``: ERM on the ResNet-like cell 11472, on the best CIFAR-10 cell of the NB201 table by
+   validation accuracy, and on the arch the baseline method (DARTS/GDAS) finds with no cost term
+   (``RUN/baseline-search/``), each under the same ``TrainConfig`` and seeds;
+4. ``export``: ``model.pt`` (the derived arch, first seed) and ``model.onnx``, verified against PyTorch;
+5. ``report``: ``result.json`` and ``report.html`` (figures also as ``figures/*.png``).
+
+The training and search stages resume inside themselves too (per-epoch checkpoints of archscout.train
+and archscout.oneshot).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from archscout.exceptions import ArchscoutError
+from archscout.pipeline._config import (PAPER_IMAGE_SIZE, PAPER_TRAIN, RESNET_CELL, SMOKE_PER_DOMAIN, SMOKE_SEARCH,
+                                        SMOKE_TRAIN, MainJobConfig)
+
+RESULT = "result.json"
+REPORT = "report.html"
+MODEL_PT = "model.pt"
+MODEL_ONNX = "model.onnx"
+STAGES = ("search", "train", "baselines", "export", "report")
+VERIFY_IMAGES = 256
+SELECTION = "training-domain"
+# Every latency column of the NB201 CIFAR-10 table, measured or published (predicted columns left out).
+LATENCY_DATASET = "cifar10"
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class MainJobResult:
+    """What ``run_main_job`` returns: the content of ``result.json`` and where the run lives."""
+
+    run_dir: Path
+    result: dict[str, Any]
+    ran: list[str]  # the stages that did work in this call (the others were read back)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.result[key]
+
+
+# -- settings ------------------------------------------------------------------------------------------
+def _config_fields(cls: type) -> set[str]:
+    return {f.name for f in fields(cls)}
+
+
+def search_config(method: str, config: MainJobConfig, seed: int):
+    """The one-shot config of ``method`` under the job's profile (smoke: the cpu profile at tiny sizes
+    when the one-shot package has no smoke profile of its own), plus the job's overrides."""
+    from archscout.oneshot import PROFILES, get_profile
+    from archscout.oneshot._base import METHODS
+
+    cls = METHODS.get(method)
+    names = _config_fields(cls.config_class)
+    overrides: dict[str, Any] = {}
+    profile = config.profile
+    if profile == "smoke" and "smoke" not in PROFILES:
+        profile = "cpu"
+        overrides.update({k: v for k, v in SMOKE_SEARCH.items() if k in names})
+        # a method's own epoch counts (stages, warm-up) shrink too; its own smoke sizes win
+        for f in fields(cls.config_class):
+            if f.name.endswith("epochs") and f.name not in overrides and isinstance(f.default, int) and f.default > 1:
+                overrides[f.name] = 1
+        overrides.update(cls.profiles.get("smoke", {}))
+    overrides.update({k: v for k, v in config.search_overrides.items() if k in names})
+    unknown = sorted(set(config.search_overrides) - names)
+    if unknown:
+        raise ArchscoutError(f"search setting(s) {', '.join(unknown)} unknown to {method}'s "
+                             f"{cls.config_class.__name__}")
+    overrides["seed"] = seed
+    if "threads" in names:
+        overrides["threads"] = config.threads
+    return get_profile(method, profile, **overrides)
+
+
+def train_config(config: MainJobConfig, seed: int):
+    """The TrainConfig every arch (searched and baselines) is trained with."""
+    from archscout.train import TrainConfig
+
+    base: dict[str, Any] = {}
+    if config.profile == "smoke":
+        base.update(SMOKE_TRAIN)
+    elif config.profile == "paper":
+        base.update(PAPER_TRAIN)
+    base.update(config.train_overrides)
+    unknown = sorted(set(base) - _config_fields(TrainConfig))
+    if unknown:
+        raise ArchscoutError(f"training setting(s) {', '.join(unknown)} unknown to TrainConfig")
+    return TrainConfig(**{**base, "seed": seed, "threads": config.threads})
+
+
+def load_data(config: MainJobConfig):
+    """The job's domain data: the given or default split; a leave-one-domain-out split needs two or
+    more domains (one to hold out, one or more to train on)."""
+    from archscout.data import DatasetError, load_split
+    from archscout.data._suites import SUITES
+
+    registered = str(config.suite) in SUITES
+    split = config.split or default_split(config)
+    size = config.image_size or (PAPER_IMAGE_SIZE if config.profile == "paper" else 16)
+    per_domain = config.per_domain or (SMOKE_PER_DOMAIN if config.profile == "smoke" else None)
+    data = load_split(config.suite, split, seed=config.data_seed, size=size, per_domain=per_domain,
+                      root=config.data_root)
+    if not data.split.train or not data.split.test:
+        raise DatasetError(f"split {data.split.name!r} of {data.name} needs one or more training and held-out domains")
+    if not registered and len(data.domains) < 2:
+        raise DatasetError(f"{data.name} has one domain: leave-one-domain-out needs two or more")
+    return data
+
+
+def default_split(config: MainJobConfig) -> str:
+    """``style-lodo-stripes`` for the shift suites; for a folder, leave its last domain out."""
+    from archscout.data import scan_folder
+    from archscout.data._load import _folder
+    from archscout.data._suites import SUITES
+    from archscout.pipeline._config import DEFAULT_SPLIT
+
+    if str(config.suite) in SUITES:
+        return DEFAULT_SPLIT
+    folder, dataset = _folder(config.suite, config.data_root)
+    ds = scan_folder(folder, dataset=dataset)  # one domain only: a one-line error naming the folder
+    return f"lodo-{ds.domains[-1]}"
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("archscout", "torch", "numpy", "onnx", "onnxruntime", "matplotlib"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+# -- cost lookups -----------------------------------------------------------------------------------------
+def latency_metrics() -> list[str]:
+    """Every latency column of the NB201 table (all devices; ``*_predicted`` left out)."""
+    from archscout.hardware import get_cost_model
+
+    bench = get_cost_model("nb201", LATENCY_DATASET)
+    return [m for m in bench.metrics if "_latency" in m and not m.endswith("_predicted")]
+
+
+def latencies(arch: Any) -> dict[str, float | None]:
+    from archscout.hardware import get_cost_model
+
+    row = get_cost_model("nb201", LATENCY_DATASET).query(arch, latency_metrics())
+    return {m: (None if not np.isfinite(v) else float(v)) for m, v in row.items()}
+
+
+def best_cifar10_cell() -> int:
+    """The NB201 cell with the best CIFAR-10 validation accuracy (cifar10-valid; never test_acc)."""
+    from archscout.hardware import get_cost_model
+
+    return int(np.nanargmax(get_cost_model("nb201", "cifar10").column("valid_acc")))
+
+
+def nb201_reported(index: int) -> dict[str, float]:
+    from archscout.hardware import get_cost_model
+
+    row = get_cost_model("nb201", "cifar10").query(index, ["valid_acc", "test_acc"])
+    return {f"cifar10_{k}": float(v) for k, v in row.items()}
+
+
+# -- the job ---------------------------------------------------------------------------------------------------
+def run_main_job(config: MainJobConfig | None = None, *, progress: bool = False, log: Log | None = None) -> MainJobResult:
+    """Run (or resume) the main job; see the module docstring. Bad settings fail before any work with a
+    one-line ``ArchscoutError``; ``log`` receives one line per stage; ``progress`` shows rich bars."""
+    from archscout.oneshot import OpCost, get_method
+    from archscout.spaces import get_space
+    from archscout.train._loop import check_identity
+
+    config = config or MainJobConfig()
+    say: Log = log or (lambda line: None)
+    method, baseline = get_method(config.method), get_method(config.baseline_method)
+    for m in (method, baseline):
+        if config.space not in m.spaces:
+            raise ArchscoutError(f"method {m.name!r} does not search space {config.space!r} (it searches "
+                                 f"{', '.join(m.spaces)})")
+    cost = OpCost.fit(config.space, config.device)  # unknown device: one line
+    cost = cost.with_target(config.max_latency, config.cost_weight)  # a budget no arch meets: one line
+    seeds = list(config.seeds)
+    scfg = search_config(config.method, config, seeds[0])
+    bcfg = search_config(config.baseline_method, config, seeds[0])
+    tcfgs = {s: train_config(config, s) for s in seeds}
+    data = load_data(config)
+    sp = get_space(config.space)
+    run = Path(config.run_dir) / config.run_name
+    identity = {"job": "archscout.main/1", "space": config.space, "suite": data.name, "split": data.split.name,
+                "data": {k: v for k, v in data.meta.items() if k != "split"},
+                "method": config.method, "search": _strip(scfg.to_dict()), "cost": cost.describe(),
+                "baseline_method": config.baseline_method, "baseline_search": _strip(bcfg.to_dict()),
+                "train": _strip(tcfgs[seeds[0]].to_dict(), "seed"), "profile": config.profile,
+                "search_seed": seeds[0]}
+    check_identity(run, identity)
+    ran: list[str] = []
+    stage_s: dict[str, float] = {}
+
+    # 1. search under the budget
+    t0 = time.perf_counter()
+    budget = f"{cost.metric} <= {config.max_latency:g} ms" if config.max_latency is not None else "no budget"
+    found = _search(method, config.space, data, scfg, cost, run / "search", progress, say,
+                    f"[1/5] search: {config.method} on {data.name} / {data.split.name} training domains, {budget}")
+    if found["ran"]:
+        ran.append("search")
+    stage_s["search"] = time.perf_counter() - t0
+    arch = sp.parse(found["arch"])
+    index = sp.index(arch)
+
+    # 2. train the derived arch from scratch
+    t0 = time.perf_counter()
+    derived = _train_arch("searched", arch, index, data, tcfgs, run, progress, say, "[2/5] train", ran)
+    stage_s["train"] = time.perf_counter() - t0
+
+    # 3. baselines, same TrainConfig and seeds
+    t0 = time.perf_counter()
+    bfound = _search(baseline, config.space, data, bcfg, None, run / "baseline-search", progress, say,
+                     f"[3/5] baseline search: {config.baseline_method}, no latency target")
+    if bfound["ran"]:
+        ran.append("baseline-search")
+    best = best_cifar10_cell()
+    specs = [(f"ERM ResNet-like cell {RESNET_CELL}", RESNET_CELL, "fixed: NB201's ResNet-like cell"),
+             (f"ERM best CIFAR-10 cell {best}", best, "NB201 table: best CIFAR-10 validation accuracy (cifar10-valid)"),
+             (f"{config.baseline_method} (no budget)", sp.index(sp.parse(bfound["arch"])),
+              f"{config.baseline_method} on the same training domains, profile {config.profile}, no latency target")]
+    baselines = []
+    for name, idx, how in specs:
+        b = _train_arch(name, sp.from_index(idx), idx, data, tcfgs, run, progress, say, "[3/5] baseline", ran)
+        b["found_by"] = how
+        baselines.append(b)
+    stage_s["baselines"] = time.perf_counter() - t0
+
+    # 4. model.pt and model.onnx, verified
+    t0 = time.perf_counter()
+    check = _export(run, derived, data, say, ran)
+    stage_s["export"] = time.perf_counter() - t0
+
+    # 5. result.json and report.html
+    t0 = time.perf_counter()
+    result = _assemble(config, data, cost, found, bfound, derived, baselines, check, tcfgs[seeds[0]], scfg, bcfg)
+    result["stage_seconds"] = stage_s
+    _write_outputs(run, result, say, ran)
+    stage_s["report"] = time.perf_counter() - t0
+    return MainJobResult(run, result, ran)
+
+
+def _strip(d: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k not in ("threads", *keys)}
+
+
+def _search(method, space: str, data, cfg, cost, sdir: Path, progress: bool, say: Log, line: str) -> dict[str, Any]:
+    """Run (or read back) one one-shot search; returns its result.json content plus ``ran``."""
+    path = sdir / RESULT
+    if path.exists():
+        out = json.loads(path.read_text())
+        say(f"{line}: done earlier ({out['seconds']:.0f} s) -> {out['arch']}")
+        return {**out, "ran": False}
+    say(f"{line} ...")
+    result = method.search(space, data, cfg, cost=cost, run_dir=sdir, progress=progress)
+    out = json.loads(path.read_text()) if path.exists() else result.to_dict()
+    lat = ""
+    if cost is not None and result.cost is not None and result.cost.get("value") is not None:
+        lat = f" ({cost.metric} {result.cost['value']:.2f} ms)"
+    say(f"{line}: {result.seconds:.0f} s -> {result.arch_str}{lat}")
+    return {**out, "ran": True}
+
+
+def _spread(values: list[float]) -> tuple[float, float | None]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def _train_arch(name: str, arch: Any, index: int, data, tcfgs: dict[int, Any], run: Path, progress: bool,
+                say: Log, tag: str, ran: list[str]) -> dict[str, Any]:
+    """Train ``arch`` once per seed (or read the finished runs back): the arch's entry of result.json."""
+    from archscout.train import train
+
+    runs = []
+    for seed, cfg in tcfgs.items():
+        tdir = run / "train" / f"nb201-{index}" / f"seed-{seed}"
+        path = tdir / RESULT
+        if path.exists():
+            r = json.loads(path.read_text())
+            say(f"{tag} {name}, seed {seed}: done earlier -> in {r['id_acc']:.1f} %, out {r['ood_acc']:.1f} %")
+        else:
+            say(f"{tag} {name}, seed {seed}: training #{index} from scratch ({cfg.epochs} epochs) ...")
+            r = train("nb201", arch, data, cfg, selection=SELECTION, run_dir=tdir, progress=progress).to_dict()
+            ran.append(f"train:{index}:{seed}")
+            say(f"{tag} {name}, seed {seed}: {r['seconds']:.0f} s -> in {r['id_acc']:.1f} %, out {r['ood_acc']:.1f} % "
+                f"(epoch {r['selected_epoch']}, {r['selection_rule']})")
+        r["run_dir"] = str(tdir)
+        runs.append(r)
+    return _entry(name, index, runs)
+
+
+def _entry(name: str, index: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    from archscout.spaces import get_space
+
+    id_acc, id_std = _spread([r["id_acc"] for r in runs])
+    ood_acc, ood_std = _spread([r["ood_acc"] for r in runs])
+    lat = latencies(index)
+    epochs = min(len(r["history"]) for r in runs)
+    curve = []
+    for e in range(epochs):
+        recs = [r["history"][e] for r in runs]
+        curve.append({"epoch": e + 1, "train_acc": statistics.fmean(h["train_acc"] for h in recs),
+                      "id_acc": statistics.fmean(statistics.fmean(h["val"].values()) for h in recs),
+                      "ood_acc": statistics.fmean(statistics.fmean(h["test"].values()) for h in recs),
+                      "loss": statistics.fmean(h["loss"] for h in recs)})
+    domains = runs[0]["ood_per_domain"].keys()
+    return {"name": name, "arch": get_space("nb201").to_str(get_space("nb201").from_index(index)), "arch_index": index,
+            "params": runs[0]["params"], "id_acc": id_acc, "ood_acc": ood_acc, "id_acc_std": id_std,
+            "ood_acc_std": ood_std, "id_per_domain": {d: statistics.fmean(r["id_per_domain"][d] for r in runs)
+                                                      for d in runs[0]["id_per_domain"]},
+            "ood_per_domain": {d: statistics.fmean(r["ood_per_domain"][d] for r in runs) for d in domains},
+            "selection_rule": runs[0]["selection_rule"], "selected_epoch": runs[0]["selected_epoch"],
+            "latency_all": lat, "nb201_reported": nb201_reported(index),
+            "per_seed": [{"seed": r["seed"], "id_acc": r["id_acc"], "ood_acc": r["ood_acc"],
+                          "selected_epoch": r["selected_epoch"], "seconds": r["seconds"], "run_dir": r["run_dir"]}
+                         for r in runs],
+            "train_seconds": sum(r["seconds"] for r in runs), "curve": curve,
+            "model_path": str(Path(runs[0]["run_dir"]) / MODEL_PT)}
+
+
+def _export(run: Path, derived: dict[str, Any], data, say: Log, ran: list[str]) -> dict[str, Any]:
+    """Copy the derived arch's model (first seed) to RUN/model.pt; export RUN/model.onnx (unless it is
+    already there and newer) and verify it on held-out images (always: it is cheap)."""
+    import torch
+
+    from archscout.train import load_model
+    from archscout.train._export import export_onnx, verify_onnx
+
+    src, pt, onnx_path = Path(derived["model_path"]), run / MODEL_PT, run / MODEL_ONNX
+    fresh = not pt.exists() or pt.read_bytes() != src.read_bytes()
+    if fresh:
+        shutil.copyfile(src, pt.with_name(pt.name + ".tmp"))
+        pt.with_name(pt.name + ".tmp").replace(pt)
+    model = load_model(pt)
+    test = data.test[0]
+    x = test.x[:VERIFY_IMAGES].to(torch.float32)
+    if fresh or not onnx_path.exists():
+        export_onnx(model, onnx_path, x)
+        ran.append("export")
+    what = f"held-out domain {test.name} (first {len(x)} images)"
+    check = verify_onnx(model, onnx_path, x, data=what)
+    say(f"[4/5] export: {MODEL_PT}, {MODEL_ONNX} verified with ONNX Runtime: max abs diff {check.max_abs_diff:.1e} "
+        f"<= {check.tolerance:g} on {what}")
+    return check.to_dict()
+
+
+def _assemble(config: MainJobConfig, data, cost, found, bfound, derived, baselines, check, tcfg, scfg, bcfg) -> dict:
+    metric = cost.metric
+    budget = config.max_latency
+    for e in [derived, *baselines]:
+        e["latency_ms"] = e["latency_all"].get(metric)
+        e["meets_budget"] = None if budget is None or e["latency_ms"] is None else bool(e["latency_ms"] <= budget)
+    d = derived
+    search_block = {"method": config.method, "seconds": found["seconds"], "epochs": len(found.get("history", [])),
+                    "config": _strip(scfg.to_dict()), "cost": found.get("cost"),
+                    "cost_term": f"{metric} target {budget} ms, weight {config.cost_weight} (penalty on the expected "
+                                 "cost, hard constraint at derivation)" if budget is not None else "none",
+                    "history": found.get("history", []),
+                    "baseline": {"method": config.baseline_method, "arch": bfound["arch"], "seconds": bfound["seconds"],
+                                 "config": _strip(bcfg.to_dict())}}
+    return {
+        "name": config.run_name, "space": config.space, "method": config.method, "profile": config.profile,
+        "arch": d["arch"], "arch_index": d["arch_index"], "name_of_arch": f"{config.method} (searched, budget)",
+        "found_by": f"{config.method} with the latency budget as cost target",
+        "device": config.device, "latency_metric": metric, "latency_ms": d["latency_ms"],
+        "latency_source": "HW-NAS-Bench/HELP tables: the cell in NB201's CIFAR-10 network (32x32, C=16, N=5)",
+        "max_latency_ms": budget, "meets_budget": d["meets_budget"], "latency_all": d["latency_all"],
+        "id_acc": d["id_acc"], "ood_acc": d["ood_acc"], "id_acc_std": d["id_acc_std"], "ood_acc_std": d["ood_acc_std"],
+        "id_per_domain": d["id_per_domain"], "ood_per_domain": d["ood_per_domain"],
+        "selection_rule": d["selection_rule"], "selected_epoch": d["selected_epoch"], "seeds": list(config.seeds),
+        "params": d["params"], "per_seed": d["per_seed"], "curve": d["curve"], "nb201_reported": d["nb201_reported"],
+        "search_seconds": found["seconds"], "train_seconds": d["train_seconds"],
+        "baselines": [{k: v for k, v in b.items() if k != "model_path"} for b in baselines],
+        "search": search_block, "onnx": check,
+        "data": {"suite": data.name, "split": data.split.name, "description": data.split.description,
+                 "train_domains": list(data.split.train), "test_domains": list(data.split.test),
+                 "per_domain": data.meta.get("per_domain"), "image_size": data.meta.get("image_size"),
+                 "data_seed": data.meta.get("seed"), "classes": len(data.classes)},
+        "train_config": _strip(tcfg.to_dict(), "seed"),
+        "files": {"result": RESULT, "report": REPORT, "model": MODEL_PT, "onnx": MODEL_ONNX, "figures": "figures/",
+                  "search": "search/", "baseline_search": "baseline-search/", "training_runs": "train/"},
+        "versions": versions(),
+    }
+
+
+def _jsonable(v: Any) -> Any:
+    """Plain JSON types, recursively; non-finite floats become None."""
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (np.generic, np.ndarray)):
+        return _jsonable(v.tolist())
+    if isinstance(v, float):
+        return v if np.isfinite(v) else None
+    return v
+
+
+def _write_outputs(run: Path, result: dict[str, Any], say: Log, ran: list[str]) -> None:
+    """result.json (always, atomically) and report.html (when missing or when result.json changed)."""
+    import os
+
+    from archscout.report._html import write_report
+
+    result = _jsonable(result)
+    path = run / RESULT
+    stable = {k: v for k, v in result.items() if k != "stage_seconds"}
+    old = None
+    if path.exists():
+        try:
+            old = {k: v for k, v in json.loads(path.read_text()).items() if k != "stage_seconds"}
+        except ValueError:
+            old = None
+    if old == stable and (run / REPORT).exists():
+        say(f"[5/5] report: {run / REPORT} up to date")
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2))
+    os.replace(tmp, path)
+    write_report(result, run / REPORT, run / "figures")
+    ran.append("report")
+    say(f"[5/5] report: {run / REPORT}, {path}")

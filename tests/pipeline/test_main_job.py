@@ -1,0 +1,147 @@
+"""The main job on smoke sizes (digits-shift): every output with its documented keys, resume without
+redoing finished stages, a verified ONNX model, one-line errors for bad settings."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from archscout.exceptions import ArchscoutError
+from archscout.pipeline import RESNET_CELL, MainJobConfig, best_cifar10_cell, run_main_job
+from archscout.pipeline._run import latency_metrics
+
+torch.set_num_threads(1)
+# until NAS-OoD is registered the tests search with GDAS (the method is a parameter of the job)
+SMOKE = {"suite": "digits-shift", "method": "gdas", "baseline_method": "darts", "profile": "smoke"}
+REQUIRED = ("arch", "device", "latency_ms", "id_acc", "ood_acc", "selection_rule", "seeds", "baselines")
+BASELINE = ("name", "arch", "latency_ms", "id_acc", "ood_acc")
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory):
+    root = tmp_path_factory.mktemp("main")
+    return run_main_job(MainJobConfig(**SMOKE, run_dir=str(root), name="smoke"))
+
+
+def test_writes_every_output_with_the_documented_keys(job):
+    run = job.run_dir
+    for f in ("result.json", "report.html", "model.pt", "model.onnx", "config.json", "figures/accuracy.png",
+              "figures/latency.png", "figures/cells.png", "figures/curves.png", "search/result.json",
+              "baseline-search/result.json"):
+        assert (run / f).is_file(), f
+    result = json.loads((run / "result.json").read_text())
+    assert all(k in result for k in REQUIRED)
+    assert result["device"] == "raspi4" and result["latency_metric"] == "raspi4_latency"
+    assert result["max_latency_ms"] == 20.0 and result["meets_budget"] is True and result["latency_ms"] <= 20.0
+    assert result["selection_rule"] == "training-domain validation" and result["seeds"] == [0]
+    assert result["params"] > 0 and result["search_seconds"] > 0
+    assert set(result["latency_all"]) == set(latency_metrics()) and len(result["latency_all"]) > 6
+    assert result["data"]["split"] == "style-lodo-stripes" and result["data"]["test_domains"] == ["stripes"]
+    assert "python" in result["versions"] and "onnxruntime" in result["versions"]
+    names = [b["name"] for b in result["baselines"]]
+    assert len(names) == 3 and all(all(k in b for k in BASELINE) for b in result["baselines"])
+    assert result["baselines"][0]["arch_index"] == RESNET_CELL
+    assert result["baselines"][1]["arch_index"] == best_cifar10_cell() == 6111  # by valid_acc, never test_acc
+    search = json.loads((run / "baseline-search/result.json").read_text())
+    assert result["baselines"][2]["arch"] == search["arch"] and search["cost"] is None  # no latency target
+    assert json.loads((run / "search/result.json").read_text())["config"]["cost"]["target"] == 20.0
+    for entry in [result, *result["baselines"]]:
+        assert set(entry["latency_all"]) == set(result["latency_all"])
+        assert entry["curve"] and entry["curve"][0]["epoch"] == 1
+
+
+def test_onnx_is_verified_and_matches_the_saved_model(job):
+    import onnxruntime as ort
+
+    from archscout.train import load_model
+
+    onnx = job["onnx"]
+    assert onnx["passed"] and onnx["max_abs_diff"] <= onnx["tolerance"] == 1e-4 and "stripes" in onnx["data"]
+    model = load_model(job.run_dir / "model.pt")
+    x = torch.rand(5, 3, 16, 16)
+    sess = ort.InferenceSession(str(job.run_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"images": x.numpy()})[0]
+    np.testing.assert_allclose(got, model(x).detach().numpy(), atol=1e-4)
+    assert model.info["arch"] == job["arch"]
+
+
+def test_rerun_resumes_without_redoing_finished_stages(job, monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("a finished stage ran again")
+
+    monkeypatch.setattr("archscout.train.train", boom)
+    monkeypatch.setattr("archscout.oneshot._base.OneShotMethod.search", boom)
+    config = MainJobConfig(**SMOKE, run_dir=str(job.run_dir.parent), name="smoke")
+    stamp = {f: os.stat(job.run_dir / f).st_mtime_ns for f in ("model.onnx", "model.pt", "report.html")}
+    again = run_main_job(config)
+    assert again.ran == [] and again["arch"] == job["arch"] and again["ood_acc"] == job["ood_acc"]
+    assert stamp == {f: os.stat(job.run_dir / f).st_mtime_ns for f in stamp}
+    # lost outputs are rebuilt, nothing else
+    (job.run_dir / "model.onnx").unlink()
+    (job.run_dir / "report.html").unlink()
+    again = run_main_job(config)
+    assert again.ran == ["export", "report"] and (job.run_dir / "report.html").is_file()
+
+
+def test_an_interrupted_training_stage_resumes_and_keeps_the_others(tmp_path):
+    config = MainJobConfig(**SMOKE, run_dir=str(tmp_path), name="r")
+    first = run_main_job(config)
+    run = first.run_dir
+    lost = Path(first["baselines"][0]["per_seed"][0]["run_dir"])  # the ResNet cell's training run
+    (lost / "result.json").unlink()  # as if killed after its last checkpoint, before its result
+    again = run_main_job(config)
+    assert again.ran == [f"train:{RESNET_CELL}:0"]  # same figures as before: result.json and report stand
+    assert again["baselines"][0]["ood_acc"] == first["baselines"][0]["ood_acc"]
+    # another config in the same run directory is refused, in one line
+    with pytest.raises(ArchscoutError, match="was created with another config"):
+        run_main_job(MainJobConfig(**{**SMOKE, "baseline_method": "gdas"}, run_dir=str(tmp_path), name="r"))
+    assert (run / "result.json").is_file()
+
+
+@pytest.mark.parametrize("settings,message", [
+    ({"method": "bogus"}, "unknown one-shot method 'bogus'"),
+    ({"baseline_method": "bogus"}, "unknown one-shot method 'bogus'"),
+    ({"device": "rpi4"}, "unknown device 'rpi4'"),
+    ({"max_latency": 0.001}, "no nb201 arch has raspi4_latency <= 0.001"),
+    ({"profile": "huge"}, "unknown profile 'huge'"),
+    ({"space": "fbnet"}, "unknown space of the main job"),
+    ({"split": "nope"}, "unknown split of digits-shift-v1 'nope'"),
+    ({"seeds": ()}, "must be one or more integers"),
+    ({"search_overrides": {"bogus": 1}}, "search setting(s) bogus unknown"),
+    ({"train_overrides": {"bogus": 1}}, "training setting(s) bogus unknown"),
+])
+def test_bad_settings_fail_before_any_work_in_one_line(tmp_path, settings, message):
+    with pytest.raises(ArchscoutError) as info:
+        run_main_job(MainJobConfig(**{**SMOKE, **settings}, run_dir=str(tmp_path), name="bad"))
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "bad").exists()
+
+
+def _folder(root: Path, domains: list[str]) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for d in domains:
+        for c in ("a", "b"):
+            (root / d / c).mkdir(parents=True)
+            for i in range(12):
+                pixels = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8) // (2 if c == "a" else 1)
+                Image.fromarray(pixels).save(root / d / c / f"{i}.png")
+    return root
+
+
+def test_a_folder_with_one_domain_is_a_one_line_error(tmp_path):
+    folder = _folder(tmp_path / "one", ["only"])
+    with pytest.raises(ArchscoutError, match="has one domain folder") as info:
+        run_main_job(MainJobConfig(**{**SMOKE, "suite": str(folder)}, run_dir=str(tmp_path), name="f"))
+    assert "\n" not in str(info.value)
+
+
+def test_a_domainbed_folder_runs_leaving_its_last_domain_out(tmp_path):
+    folder = _folder(tmp_path / "mine", ["art", "photo", "sketch"])
+    job = run_main_job(MainJobConfig(**{**SMOKE, "suite": str(folder)}, image_size=8, run_dir=str(tmp_path / "runs")))
+    assert job["data"]["split"] == "lodo-sketch" and job["data"]["train_domains"] == ["art", "photo"]
+    assert job["onnx"]["passed"] and (job.run_dir / "report.html").is_file()
