@@ -5,7 +5,6 @@ import torch
 from archscout.exceptions import ArchscoutError
 from archscout.nn._supernet import NB201Supernet
 from archscout.oneshot._base import SearchState, get_method, get_profile
-from archscout.oneshot._darts import Darts  # noqa: F401  (registers darts)
 from archscout.oneshot._nadarts import NADarts, NADartsConfig, neighbour_mixture
 
 from .conftest import TINY
