@@ -159,10 +159,10 @@ class SparseCoding:
         """Initial codes ``1e-3 * N(0, 1)``, shape ``(groups, proj_dims)``."""
         return 1e-3 * torch.randn(len(self.groups), self.proj_dims, generator=generator)
 
-    def recover(self, z: torch.Tensor) -> list[float]:
-        """Solve the LASSO of every non-frozen group with the current ``z``; apply the freeze rule (not
-        on the first recovery); ``x_last <- x_new``. Returns ``||x_new - x_last||_2`` per group (0 for
-        groups frozen before)."""
+    def recover(self, z: torch.Tensor, allow_freeze: bool = True) -> list[float]:
+        """Solve the LASSO of every non-frozen group with the current ``z``; apply the freeze rule
+        (never on the first recovery, nor when ``allow_freeze`` is False: NAS-OoD's first epoch);
+        ``x_last <- x_new``. Returns ``||x_new - x_last||_2`` per group (0 for groups frozen before)."""
         zz = z.detach().double().numpy()
         dist = []
         first = self.recoveries == 0
@@ -172,7 +172,7 @@ class SparseCoding:
                 continue
             x_new = fista_lasso(self.A[g].numpy(), zz[g], self.gamma, x0=self.x_last[g] if not first else None)
             d = float(np.linalg.norm(x_new - self.x_last[g]))
-            if not first and d <= self.freeze_tol:
+            if allow_freeze and not first and d <= self.freeze_tol:
                 self.frozen[g] = True
             self.x_last[g] = x_new
             dist.append(d)
