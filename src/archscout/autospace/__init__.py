@@ -1,0 +1,1 @@
+"""AutoSpace-style search-space evolution (algorithms.md §4, a labelled reconstruction)."""
