@@ -193,9 +193,9 @@ class ChoiceSupernet(_Frame):
         for i, cands in enumerate(self.layers):
             if index is not None:
                 j = int(index[i])
-                x = cands[j](x) * (1.0 if weights is None else weights[i, j])
+                x = cands[j](x) * (1.0 if weights is None else weights[i][j])
             else:
-                x = sum(weights[i, j] * m(x) for j, m in enumerate(cands))
+                x = sum(weights[i][j] * m(x) for j, m in enumerate(cands))
         return self.head(x)
 
 
