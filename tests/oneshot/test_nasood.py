@@ -108,10 +108,23 @@ def test_code_mode_takes_two_generator_steps(digits, monkeypatch):
 
 def test_sparse_frozen_codes_do_not_move(digits):
     method = get_method("nasood")
-    r = method.search("nb201", digits, cfg(relaxation="sparse", epochs=3, freeze_tol=1.0, train_images=32,
+    z_after = []
+    orig = method._epoch
+
+    def capture(state, *a):
+        rec = orig(state, *a)
+        z_after.append(state.alpha.detach().clone())
+        return rec
+
+    method._epoch = capture
+    r = method.search("nb201", digits, cfg(relaxation="sparse", epochs=4, freeze_tol=1.0, train_images=32,
                                            val_images=32))
-    # freeze_tol 1: every edge freezes at the first allowed recovery (after epoch 2); epoch 3 trains on
-    assert [h["frozen"] for h in r.history] == [0, 6, 6]
+    # freeze_tol 1: every edge freezes at the first allowed recovery (after epoch 2); epoch 3 still
+    # trains (w, G) with frozen codes, then the search stage is over (epoch 4 is a no-op)
+    assert [h["frozen"] for h in r.history] == [0, 6, 6, 6]
+    assert not torch.equal(z_after[0], z_after[1])
+    assert torch.equal(z_after[1], z_after[2]) and torch.equal(z_after[2], z_after[3])
+    assert r.history[3].get("stopped") is True and "arch_loss" in r.history[2] and r.details["stopped_early"]
     assert r.details["frozen"] == [True] * 6
     assert sum(1 for p in r.distribution.reshape(6, 5) if (p > 1e-6).sum() >= 1) == 6
 
@@ -192,3 +205,36 @@ def test_search_never_reads_the_test_domain(digits):
     for level in ("single", "bi"):
         r = get_method("nasood").search("nb201", guarded, cfg(epochs=1, level=level, train_images=32, val_images=32))
         assert r.arch_str
+
+
+def test_clean_step_gives_generator_ascent_through_the_grl(digits, monkeypatch):
+    """One clean step: G's gradient is grad L_G - grad_G L_nas; alpha and w get the plain grad L_nas."""
+    method = get_method("nasood")
+    captured = {}
+    orig = method._epoch
+
+    def capture(state, *a):
+        captured["state"] = state
+        return orig(state, *a)
+
+    method._epoch = capture
+    method.search("nb201", digits, cfg(epochs=1, train_images=32, val_images=32))
+    state, ctx = captured["state"], method._ctx
+    g, net = ctx.generator, state.supernet
+    torch.manual_seed(1)
+    x, y, d = torch.randn(8, 3, 8, 8), torch.arange(8) % 10, torch.arange(8) % ctx.num_domains
+    gp, wp = list(g.parameters()), list(net.parameters())
+    _, l_g, _ = method._generator_losses(state, x, y, d)
+    grad_lg = torch.autograd.grad(l_g, gp)
+    l_nas = torch.nn.functional.cross_entropy(net(g(x, d, g.novel), weights=method._weights(state)), y)
+    grad_nas = torch.autograd.grad(l_nas, gp + wp + [state.alpha])
+    for opt in (ctx.gen_opt, state.arch_optimizer, state.weight_optimizer):
+        monkeypatch.setattr(opt, "step", lambda *a, **k: None)
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda *a, **k: None)
+    method._nas_step(state, x, y, d, update_weights=True)
+    got = torch.cat([p.grad.flatten() for p in gp])
+    lg, nas = (torch.cat([t.flatten() for t in ts]) for ts in (grad_lg, grad_nas[:len(gp)]))
+    torch.testing.assert_close(got, lg - nas, rtol=1e-4, atol=1e-6)
+    assert float((got - (lg + nas)).norm()) > 0.5 * float(nas.norm()) > 0  # the sign matters
+    for p, b in zip(wp + [state.alpha], grad_nas[len(gp):]):
+        torch.testing.assert_close(p.grad, b, rtol=1e-4, atol=1e-6)

@@ -109,12 +109,16 @@ class NASOODConfig(OneShotConfig):
             pre-training (SGD, momentum 0.9).
         lambda_cyc, lambda_ce, lambda_ot: weights of the generator's cycle, semantic and novelty terms.
         ot_eps, ot_iters, ot_tol: the Sinkhorn distance.
+        ot_normalize: L2-normalize the domain embeddings before the Sinkhorn distance (NOT in NAS-OoD;
+            an opt-in that bounds the novelty term, which G otherwise drives to large values).
         proj_dims, sparseness, lasso_gamma, freeze_tol: the sparse relaxation (``sparseness`` None: 2 on
             the DARTS space, 1 on NB201).
     """
 
     epochs: int = 8
     batch_size: int = 32
+    train_images: int | None = 1536
+    val_images: int | None = 1536
     lr_min: float = 0.025
     weight_decay: float = 3e-4
     nesterov: bool = False
@@ -137,6 +141,7 @@ class NASOODConfig(OneShotConfig):
     ot_eps: float = 1.0
     ot_iters: int = 50
     ot_tol: float = 0.1
+    ot_normalize: bool = False
     proj_dims: int = 7
     sparseness: int | None = None
     lasso_gamma: float = 1e-5
@@ -348,7 +353,10 @@ class NASOOD(OneShotMethod):
         l_sem = F.cross_entropy(logits_cat, y)
         with torch.no_grad():
             emb_real = ctx.f_dom.embed(x)
-        l_ot = sinkhorn_distance(ctx.f_dom.embed(x_t), emb_real, eps=c.ot_eps, max_iter=c.ot_iters, tol=c.ot_tol)
+        emb_syn = ctx.f_dom.embed(x_t)
+        if c.ot_normalize:
+            emb_syn, emb_real = F.normalize(emb_syn, dim=1), F.normalize(emb_real, dim=1)
+        l_ot = sinkhorn_distance(emb_syn, emb_real, eps=c.ot_eps, max_iter=c.ot_iters, tol=c.ot_tol)
         l_g = c.lambda_cyc * l_cyc + c.lambda_ce * l_sem - c.lambda_ot * l_ot
         parts = {"cyc": float(l_cyc.detach()), "sem": float(l_sem.detach()), "ot": float(l_ot.detach()),
                  "sem_acc": float((logits_cat.argmax(1) == y).float().mean()) * 100.0}
