@@ -72,3 +72,9 @@ def test_bad_options_are_one_line_errors(data, kwargs, text):
     with pytest.raises((ArchscoutError, UnknownNameError), match=text) as err:
         evolve(data, EvolveConfig(**{**TINY, **kwargs}))
     assert "\n" not in str(err.value)
+
+
+def test_cpu_latency_budget_gives_per_layer_caps(data):
+    res = evolve(data, EvolveConfig(**{**TINY, "iterations": 1}, device="cpu", max_latency=20.0))
+    caps = res.space.info["layer_caps"]
+    assert len(caps) == 4 and sum(caps) < 20.0 and res.space.info["cost_kind"] == "latency"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ from archscout.spaces import Arch, SearchSpace, get_space
 from archscout.spaces._nb201 import NB201_OPS
 
 _POW5 = 5 ** np.arange(5, -1, -1)
+NB201_FORMAT = "archscout.autospace.nb201-space/1"
 RESNET_LIKE = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
 
 
@@ -41,7 +43,8 @@ class TabularConfig:
 
     Args:
         dataset: NB201 dataset of the table (cifar10, cifar100, ImageNet16-120).
-        device: device of the latency limit (a ``<device>_latency`` column), or None for no limit.
+        device: device of the latency limit (a ``<device>_latency`` column), "madds" for a MAdds limit (the
+            table's MACs), or None for no limit.
         max_latency: latency limit in ms; None = the full space's median on ``device``.
         k_sample: K, ops sampled per edge per iteration.  top_k: ops per edge in the learned space.
         tour: tournament size.  p_mut: mutation probability of each tournament winner.
@@ -111,7 +114,11 @@ class NB201Table:
         self.test[gen] = bench.column("test_acc")
         self.latency = None
         self.device = device
-        if device is not None:
+        if device == "madds":  # a MAdds limit instead of a latency: the table's MACs (its "flops" column, in M)
+            self.latency = np.empty(5 ** 6)
+            self.latency[gen] = bench.column("flops") * 1e6
+            self.metric = "madds"
+        elif device is not None:
             metric = latency_metric(bench.metrics, device)
             self.latency = np.empty(5 ** 6)
             self.latency[gen] = bench.column(metric)
@@ -276,6 +283,36 @@ def _limit(c: TabularConfig, table: NB201Table) -> float | None:
     if c.device is None:
         return None
     return float(np.median(table.latency)) if c.max_latency is None else float(c.max_latency)
+
+
+def save_nb201_space(result: TabularResult, path: str | Path | None = None, name: str | None = None) -> dict[str, Any]:
+    """The file form of a learned NB201 space (written to ``path`` when given)."""
+    d = {"format": NB201_FORMAT, "name": name or result.space.name, **result.to_dict()}
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(d, indent=2))
+    return d
+
+
+def load_nb201_space(path: str | Path, register: bool = True) -> NB201SubsetSpace:
+    """A learned NB201 space from its file (registered under its name so ``get_space`` finds it)."""
+    try:
+        d = json.loads(Path(path).read_text())
+        if d.get("format") != NB201_FORMAT:
+            raise ArchscoutError(f"{path} is not a learned NB201 space file")
+        space = NB201SubsetSpace([[NB201_OPS.index(o) for o in ops] for ops in d["edges"]], name=d.get("name") or
+                                 "nb201-learned")
+    except FileNotFoundError:
+        raise ArchscoutError(f"file {path} does not exist") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ArchscoutError(f"cannot read learned NB201 space {path}: {exc}") from None
+    if register:
+        from archscout.spaces import SPACES
+        from archscout.spaces import _base
+
+        SPACES.replace(space.name, lambda: space)
+        _base._instances[space.name] = space
+    return space
 
 
 # -- the comparison -----------------------------------------------------------------------------------------

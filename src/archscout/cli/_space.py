@@ -1,0 +1,169 @@
+"""``archscout space``: evolve a search space (AutoSpace-style, algorithms.md §4 reconstructed) and show one.
+
+``archscout space evolve --base fbnet-small --suite fmnist-shift --split style --budget-madds 600000``
+evolves per-layer cells on the CPU skeleton and writes the learned space (JSON); re-running the same
+command resumes. ``--base nb201`` evolves per-edge op sets on the NB201 table (no training) under a
+device latency limit (``--device raspi4 --max-latency 20``) or a MAdds limit. ``archscout space show
+FILE`` prints a learned space (``--draw PNG`` draws it).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import click
+
+from archscout.cli._app import cli
+from archscout.exceptions import ArchscoutError, UnknownNameError
+
+PROFILES = {
+    "cpu": {},  # algorithms.md §13.3: the EvolveConfig defaults
+    "ci": {"iterations": 2, "steps_per_iter": 10, "warmup_steps": 2, "train_images": 256, "val_images": 256},
+}
+BASES = ("fbnet-small", "nb201")
+
+
+@cli.group("space")
+def space_group() -> None:
+    """Learn a search space (AutoSpace-style evolution) and inspect learned spaces."""
+
+
+@space_group.command("evolve")
+@click.option("--base", default="fbnet-small", show_default=True,
+              help="What evolves: fbnet-small (DAG cells on the 4-layer CPU skeleton, trained on a suite) or nb201 "
+                   "(per-edge op sets on the NB201 table, no training).")
+@click.option("--suite", default="fmnist-shift", show_default=True, help="Shift suite (fbnet-small): fmnist-shift, "
+              "digits-shift.")
+@click.option("--split", default="style", show_default=True, help="Split of the suite; only its training domains "
+              "are used.")
+@click.option("--dataset", default="cifar10", show_default=True, help="NB201 table (nb201 base).")
+@click.option("--budget-madds", type=float, default=None, help="MAdds budget of the whole network.")
+@click.option("--device", default=None, help="Device of the latency limit: cpu (this machine, fbnet-small) or an "
+              "NB201 table device (raspi4, edgegpu, pixel3, ...).")
+@click.option("--max-latency", type=float, default=None, help="Latency limit in ms on --device.")
+@click.option("--profile", default="cpu", show_default=True, help="Sizes and schedules: cpu (§13.3) or ci (tiny).")
+@click.option("--iterations", type=click.IntRange(min=1), default=None, help="Evolution iterations [profile].")
+@click.option("--top-k", type=click.IntRange(min=1), default=None, help="Cells (ops) per layer (edge) kept [2].")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--per-domain", type=click.IntRange(min=2), default=500, show_default=True,
+              help="Images per domain of the suite.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Torch threads.")
+@click.option("--name", default=None, help="Name of the learned space (and of its run directory).")
+@click.option("--run-dir", default="runs", show_default=True, help="Parent of the run directory.")
+@click.option("--out", default=None, help="Also write the learned space to this file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (no progress bar).")
+def evolve_cmd(base: str, suite: str, split: str, dataset: str, budget_madds: float | None, device: str | None,
+               max_latency: float | None, profile: str, iterations: int | None, top_k: int | None, seed: int,
+               per_domain: int, threads: int, name: str | None, run_dir: str, out: str | None, as_json: bool) -> None:
+    """Evolve a learned search space and write it (RUN_DIR/NAME/space.json, and --out)."""
+    if base not in BASES:
+        raise UnknownNameError("base space", base, BASES)
+    if profile not in PROFILES:
+        raise UnknownNameError("profile", profile, PROFILES)
+    if budget_madds is not None and max_latency is not None:
+        raise ArchscoutError("give --budget-madds or --device/--max-latency, not both")
+    if (device is None) != (max_latency is None):
+        raise ArchscoutError("--device and --max-latency go together")
+    if budget_madds is not None and budget_madds <= 0 or max_latency is not None and max_latency <= 0:
+        raise ArchscoutError("budgets must be positive")
+    if base == "nb201":
+        result = _evolve_nb201(dataset, budget_madds, device, max_latency, iterations, top_k, seed, name)
+        path = Path(run_dir) / (name or f"space-nb201-{dataset}-s{seed}") / "space.json"
+        _write(result, path, out)
+        _print(result, path, as_json)
+        return
+    from archscout.autospace import EvolveConfig, evolve
+    from archscout.data import load_split
+
+    over: dict[str, Any] = dict(PROFILES[profile])
+    if iterations is not None:
+        over["iterations"] = iterations
+    if top_k is not None:
+        over["top_k"] = top_k
+    config = EvolveConfig(**over, budget_madds=budget_madds, device=device, max_latency=max_latency, seed=seed,
+                          threads=threads)
+    data = load_split(suite, split, per_domain=per_domain, size=config.image_size)
+    run_name = name or f"space-fbnet-small-{suite}-{split}-s{seed}"
+    rd = Path(run_dir) / run_name
+    res = evolve(data, config, run_dir=rd, progress=not as_json, name=name)
+    path = rd / "space.json"
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, out)
+    d = res.space.to_dict()
+    d["seconds"] = res.seconds
+    _print({"kind": "fbnet-small", "space": d, "summary": res.space.summary(), "seconds": res.seconds}, path, as_json)
+
+
+def _evolve_nb201(dataset: str, budget_madds: float | None, device: str | None, max_latency: float | None,
+                  iterations: int | None, top_k: int | None, seed: int, name: str | None) -> dict[str, Any]:
+    from archscout.autospace._tabular import TabularConfig, evolve_nb201, save_nb201_space
+
+    over: dict[str, Any] = {"dataset": dataset, "seed": seed}
+    if budget_madds is not None:
+        over.update(device="madds", max_latency=budget_madds)
+    elif device is not None:
+        if device == "cpu":
+            raise ArchscoutError("the nb201 base uses table devices (raspi4, edgegpu, pixel3, ...), not cpu")
+        over.update(device=device, max_latency=max_latency)
+    else:
+        over.update(device=None)
+    if iterations is not None:
+        over["iterations"] = iterations
+    if top_k is not None:
+        over["top_k"] = top_k
+    res = evolve_nb201(TabularConfig(**over))
+    return {"kind": "nb201", "space": save_nb201_space(res, None, name=name), "summary": res.space.describe()}
+
+
+def _write(result: dict[str, Any], path: Path, out: str | None) -> None:
+    for p in [path] + ([Path(out)] if out else []):
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(result["space"], indent=2))
+
+
+def _print(result: dict[str, Any], path: Path, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({**result["space"], "file": str(path), "seconds": result.get("seconds")}))
+        return
+    click.echo(result["summary"])
+    if result.get("seconds") is not None:
+        click.echo(f"evolution time: {result['seconds']:.1f} s")
+    click.echo(f"learned space written to {path}")
+
+
+@space_group.command("show")
+@click.argument("file")
+@click.option("--draw", "draw", default=None, help="Also draw the space's cells to this image file (PNG, SVG, PDF).")
+@click.option("--json", "as_json", is_flag=True, help="Print the file's content as JSON.")
+def show_cmd(file: str, draw: str | None, as_json: bool) -> None:
+    """Print a learned space file (fbnet-small cells or NB201 op sets)."""
+    from archscout.autospace._learned import FORMAT, LearnedSpace
+    from archscout.autospace._tabular import NB201_FORMAT, load_nb201_space
+
+    path = Path(file)
+    try:
+        d = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ArchscoutError(f"file {file} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise ArchscoutError(f"cannot read {file}: {str(exc).splitlines()[0]}") from None
+    fmt = d.get("format") if isinstance(d, dict) else None
+    if fmt == NB201_FORMAT:
+        space = load_nb201_space(path)
+        if draw:
+            raise ArchscoutError("--draw draws fbnet-small cell spaces; an NB201 op-set space is printed only")
+        click.echo(json.dumps(d) if as_json else f"learned NB201 space {space.name}: {space.describe()} "
+                   f"({int(__import__('numpy').prod(space.choices))} architectures)")
+        return
+    if fmt != FORMAT:
+        raise ArchscoutError(f"{file} is not a learned space file (format {FORMAT!r} or {NB201_FORMAT!r} expected)")
+    space = LearnedSpace.load(path)
+    click.echo(json.dumps(d) if as_json else space.summary())
+    if draw:
+        space.draw(draw)
+        if not as_json:
+            click.echo(f"drawing written to {draw}")
