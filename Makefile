@@ -23,14 +23,11 @@ data:
 	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; }; } || \
 	  { echo "could not install dataset-fashion-mnist; set ARCHSCOUT_FASHION_MNIST to a folder with its idx files"; exit 1; }
 
-# The main job: a hardware-aware Pareto search (accuracy vs Raspberry Pi 4 latency, with a latency
-# budget) on the bundled tables, resumable in runs/demo-pareto, then strategies compared over seeds.
+# The main job with its defaults: NAS-OoD on fmnist-shift (style-lodo-stripes), NB201, a 20 ms budget on
+# raspi4, cpu profile; the derived arch trained and compared with baselines, report.html, model.onnx.
+# Resumable in runs/<name>: re-running `make demo` reads the finished stages back.
 demo: $(BIN)/.installed data
-	$(BIN)/archscout hw query --space nb201 --dataset cifar10 --arch '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|' --device raspi4
-	$(BIN)/archscout search --multi-trial --space nb201 --dataset cifar10 --objective valid_error \
-		--objective latency@raspi4 --constraint 'latency@raspi4 <= 40' --strategy mo-ls --trials 200 --name demo-pareto
-	$(BIN)/archscout bench --space nb201 --dataset cifar100 --strategies ls,guided-ls,rea,optuna-tpe,random \
-		--seeds 10 --budget 300 --out runs/demo-bench
+	$(BIN)/archscout search
 
 test: $(BIN)/.installed
 	-@$(MAKE) --no-print-directory data  # the tests that read the real files skip without it

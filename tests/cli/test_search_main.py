@@ -52,6 +52,7 @@ def _one_domain(root):
     (("--profile", "huge"), "unknown profile 'huge'"),
     (("--max-latency", "0.001"), "no nb201 arch has raspi4_latency <= 0.001"),
     (("--max-latency", "-1"), "must be a positive number of ms"),
+    (("--max-latency", "1"), "no connected nb201 cell has raspi4_latency <= 1 ms"),
     (("--max-latency", "fast"), "is not a number of ms"),
     (("--seeds", "0"), "--seeds 0 must be 1 or more"),
     (("--split", "nope"), "unknown split of digits-shift-v1 'nope'"),

@@ -106,6 +106,7 @@ def test_an_interrupted_training_stage_resumes_and_keeps_the_others(tmp_path):
     ({"baseline_method": "bogus"}, "unknown one-shot method 'bogus'"),
     ({"device": "rpi4"}, "unknown device 'rpi4'"),
     ({"max_latency": 0.001}, "no nb201 arch has raspi4_latency <= 0.001"),
+    ({"max_latency": 1.0}, "no connected nb201 cell has raspi4_latency <= 1 ms (the cheapest takes 2.529 ms"),
     ({"profile": "huge"}, "unknown profile 'huge'"),
     ({"space": "fbnet"}, "unknown space of the main job"),
     ({"split": "nope"}, "unknown split of digits-shift-v1 'nope'"),
@@ -145,3 +146,34 @@ def test_a_domainbed_folder_runs_leaving_its_last_domain_out(tmp_path):
     job = run_main_job(MainJobConfig(**{**SMOKE, "suite": str(folder)}, image_size=8, run_dir=str(tmp_path / "runs")))
     assert job["data"]["split"] == "lodo-sketch" and job["data"]["train_domains"] == ["art", "photo"]
     assert job["onnx"]["passed"] and (job.run_dir / "report.html").is_file()
+
+
+def test_a_disconnected_cell_is_replaced_by_the_most_probable_connected_one():
+    from archscout.oneshot import OpCost
+    from archscout.pipeline._run import connected_derivation
+    from archscout.spaces import get_space
+
+    sp = get_space("nb201")
+    probs = np.full((6, 5), 0.19)
+    probs[:, 0] = 0.24  # 'none' most probable on every edge: the argmax cell is disconnected
+    probs[3, 3] = 0.23  # conv3x3 a close runner-up on edge 3<-0: the one-edge repair
+    alt = connected_derivation(probs)
+    assert sp.to_str(alt) == "|none~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"
+    cost = OpCost.fit(device="raspi4").with_target(3.0)  # the cheapest connected cell takes 2.53 ms
+    cheap = connected_derivation(probs, cost)
+    assert not sp.is_disconnected(cheap) and cost.true_costs()[sp.index(cheap)] <= 3.0
+    assert connected_derivation(probs, cost.with_target(1.0)) is None
+    assert connected_derivation(np.ones(3)) is None
+
+
+def test_the_default_method_nasood_runs_on_smoke_sizes(tmp_path):
+    from archscout.pipeline._run import get_method
+
+    try:
+        get_method("nasood")
+    except ArchscoutError:
+        pytest.skip("NAS-OoD is not registered yet")
+    job = run_main_job(MainJobConfig(suite="digits-shift", profile="smoke", run_dir=str(tmp_path)))
+    assert job["method"] == "nasood" and job["meets_budget"] and job["onnx"]["passed"]
+    assert job.run_dir.name == "nasood-digits-shift-style-lodo-stripes-raspi4-20ms-smoke"
+    assert job["search"]["derivation"].startswith(("the method's own", "re-derived"))

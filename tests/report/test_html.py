@@ -26,8 +26,9 @@ def result():
     main = _entry("nasood (searched, budget)", "|skip_connect~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|none~1|"
                   "avg_pool_3x3~2|", 65.0)
     main["latency_ms"], main["latency_all"] = 3.2, {**LAT, "raspi4_latency": 3.2}
-    return {**{k: main[k] for k in ("arch", "arch_index", "latency_ms", "latency_all", "id_acc", "ood_acc", "id_acc_std",
-                                    "ood_acc_std", "params", "curve", "selected_epoch")},
+    keys = ("arch", "arch_index", "latency_ms", "latency_all", "id_acc", "ood_acc", "id_acc_std", "ood_acc_std",
+            "params", "curve", "selected_epoch")
+    return {**{k: main[k] for k in keys},
             "name": "demo", "name_of_arch": main["name"], "space": "nb201", "method": "nasood", "profile": "cpu",
             "device": "raspi4", "latency_metric": "raspi4_latency", "max_latency_ms": 20.0, "meets_budget": True,
             "selection_rule": "training-domain validation", "seeds": [0, 1],
@@ -48,7 +49,8 @@ def test_report_is_self_contained_with_the_figures_and_the_split(result, tmp_pat
     assert not re.search(r"(src|href)=['\"](?!data:)", text)  # nothing external
     assert "<script" not in text
     assert text.count("style-lodo-stripes") >= 4 and "training-domain validation" in text
-    for name in ("ERM ResNet-like cell 11472", "darts (no budget)", "nasood (searched, budget)", "170,522", "65.00 ± 1.00"):
+    for name in ("ERM ResNet-like cell 11472", "darts (no budget)", "nasood (searched, budget)", "170,522",
+                 "65.00 ± 1.00"):
         assert name in text
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["accuracy.png", "cells.png", "curves.png",
                                                                          "latency.png"]

@@ -72,7 +72,8 @@ _MULTI_OPTIONS = ("dataset", "objectives", "constraints", "strategy", "trials", 
 @click.option("--split", default=None, help="[main job] Split [style-lodo-stripes; a folder: lodo-<its last domain>].")
 @click.option("--data-root", default=None, help="[main job] Folder of the suite's source (Fashion-MNIST's idx files) "
               "or of a named DomainBed dataset.")
-@click.option("--data-seed", type=click.IntRange(min=0), default=None, help="[main job] Seed of the generated domains [0].")
+@click.option("--data-seed", type=click.IntRange(min=0), default=None,
+              help="[main job] Seed of the generated domains [0].")
 @click.option("--per-domain", type=click.IntRange(min=2), default=None, help="[main job] Images per domain "
               "[suite default; smoke: 60].")
 @click.option("--image-size", type=click.IntRange(min=4), default=None, help="[main job] Image size [16; paper: 32].")

@@ -118,15 +118,25 @@ class MainJobConfig:
 
     @property
     def run_name(self) -> str:
-        """``name``, or ``<method>-<suite>-<split>-<device>-<budget>ms-<profile>``."""
+        """``name``, or ``<method>-<suite>-<split>-<device>-<budget>-<profile>`` (a folder's default split
+        is resolved by ``run_main_job``, which names the run with ``name_for``)."""
+        return self.name_for(self.split or (DEFAULT_SPLIT if _registered(self.suite) else "default"))
+
+    def name_for(self, split: str) -> str:
+        """The run name with ``split`` resolved."""
         if self.name is not None:
             return self.name
         from pathlib import Path
 
         budget = "nobudget" if self.max_latency is None else f"{self.max_latency:g}ms"
-        split = self.split or "default"
         raw = f"{self.method}-{Path(str(self.suite)).name}-{split}-{self.device}-{budget}-{self.profile}"
         return re.sub(r"[^A-Za-z0-9._-]", "_", raw)
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self)))
+
+
+def _registered(suite: str) -> bool:
+    from archscout.data._suites import SUITES
+
+    return str(suite) in SUITES

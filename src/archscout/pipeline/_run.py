@@ -24,7 +24,7 @@ import shutil
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,24 @@ class MainJobResult:
         return self.result[key]
 
 
+def get_method(name: str):
+    """A one-shot method by its registered name; a method module not imported by ``archscout.oneshot``
+    yet (``archscout/oneshot/_<name>.py``) is imported on first use. Unknown names: one line."""
+    import importlib
+
+    from archscout.oneshot import get_method as lookup
+    from archscout.oneshot._base import METHODS
+
+    if isinstance(name, str) and name.isidentifier() and name not in METHODS:
+        module = f"archscout.oneshot._{name}"
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+    return lookup(name)
+
+
 # -- settings ------------------------------------------------------------------------------------------
 def _config_fields(cls: type) -> set[str]:
     return {f.name for f in fields(cls)}
@@ -71,6 +89,7 @@ def search_config(method: str, config: MainJobConfig, seed: int):
     from archscout.oneshot import PROFILES, get_profile
     from archscout.oneshot._base import METHODS
 
+    get_method(method)  # registers it if needed
     cls = METHODS.get(method)
     names = _config_fields(cls.config_class)
     overrides: dict[str, Any] = {}
@@ -184,10 +203,11 @@ def nb201_reported(index: int) -> dict[str, float]:
 
 
 # -- the job ---------------------------------------------------------------------------------------------------
-def run_main_job(config: MainJobConfig | None = None, *, progress: bool = False, log: Log | None = None) -> MainJobResult:
+def run_main_job(config: MainJobConfig | None = None, *, progress: bool = False,
+                 log: Log | None = None) -> MainJobResult:
     """Run (or resume) the main job; see the module docstring. Bad settings fail before any work with a
     one-line ``ArchscoutError``; ``log`` receives one line per stage; ``progress`` shows rich bars."""
-    from archscout.oneshot import OpCost, get_method
+    from archscout.oneshot import OpCost
     from archscout.spaces import get_space
     from archscout.train._loop import check_identity
 
@@ -200,13 +220,14 @@ def run_main_job(config: MainJobConfig | None = None, *, progress: bool = False,
                                  f"{', '.join(m.spaces)})")
     cost = OpCost.fit(config.space, config.device)  # unknown device: one line
     cost = cost.with_target(config.max_latency, config.cost_weight)  # a budget no arch meets: one line
+    _check_budget(cost)
     seeds = list(config.seeds)
     scfg = search_config(config.method, config, seeds[0])
     bcfg = search_config(config.baseline_method, config, seeds[0])
     tcfgs = {s: train_config(config, s) for s in seeds}
     data = load_data(config)
     sp = get_space(config.space)
-    run = Path(config.run_dir) / config.run_name
+    run = Path(config.run_dir) / config.name_for(data.split.name)
     identity = {"job": "archscout.main/1", "space": config.space, "suite": data.name, "split": data.split.name,
                 "data": {k: v for k, v in data.meta.items() if k != "split"},
                 "method": config.method, "search": _strip(scfg.to_dict()), "cost": cost.describe(),
@@ -225,6 +246,7 @@ def run_main_job(config: MainJobConfig | None = None, *, progress: bool = False,
     if found["ran"]:
         ran.append("search")
     stage_s["search"] = time.perf_counter() - t0
+    _connect(found, cost, say, "[1/5] search")
     arch = sp.parse(found["arch"])
     index = sp.index(arch)
 
@@ -239,6 +261,7 @@ def run_main_job(config: MainJobConfig | None = None, *, progress: bool = False,
                      f"[3/5] baseline search: {config.baseline_method}, no latency target")
     if bfound["ran"]:
         ran.append("baseline-search")
+    _connect(bfound, None, say, "[3/5] baseline search")
     best = best_cifar10_cell()
     specs = [(f"ERM ResNet-like cell {RESNET_CELL}", RESNET_CELL, "fixed: NB201's ResNet-like cell"),
              (f"ERM best CIFAR-10 cell {best}", best, "NB201 table: best CIFAR-10 validation accuracy (cifar10-valid)"),
@@ -265,6 +288,20 @@ def run_main_job(config: MainJobConfig | None = None, *, progress: bool = False,
     return MainJobResult(run, result, ran)
 
 
+def _check_budget(cost: Any) -> None:
+    """A budget that only cells with their output cut off from the input meet (chance accuracy) is refused."""
+    from archscout.spaces import get_space
+
+    if cost.target is None:
+        return
+    costs = cost.true_costs()[~get_space(cost.space).disconnected_mask()]
+    cheapest = float(np.nanmin(costs))
+    if cheapest > cost.target:
+        raise ArchscoutError(f"no connected {cost.space} cell has {cost.metric} <= {cost.target:g} {cost.unit} (the "
+                             f"cheapest takes {cheapest:.4g} {cost.unit}; cheaper cells cut the output off from "
+                             "the input)")
+
+
 def _strip(d: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {k: v for k, v in d.items() if k not in ("threads", *keys)}
 
@@ -284,6 +321,53 @@ def _search(method, space: str, data, cfg, cost, sdir: Path, progress: bool, say
         lat = f" ({cost.metric} {result.cost['value']:.2f} ms)"
     say(f"{line}: {result.seconds:.0f} s -> {result.arch_str}{lat}")
     return {**out, "ran": True}
+
+
+def connected_derivation(distribution: Any, cost: Any = None) -> Any:
+    """The most probable NB201 arch under a per-edge distribution (6 x 5) whose output is connected to
+    its input and, with a cost target, whose table cost meets it; None if the distribution is not
+    per-edge or no arch qualifies."""
+    from archscout.spaces import get_space
+
+    sp = get_space("nb201")
+    probs = np.asarray(distribution, dtype=np.float64)
+    if probs.shape != (6, 5) or not np.isfinite(probs).all():
+        return None
+    ops = sp.ops_table.astype(np.int64)
+    with np.errstate(divide="ignore"):
+        logp = np.log(probs)[np.arange(6), ops].sum(1)
+    ok = ~sp.disconnected_mask()
+    if cost is not None and cost.target is not None:
+        ok &= cost.true_costs() <= cost.target  # NaN costs fail too
+    if not ok.any():
+        return None
+    logp[~ok] = -np.inf
+    return sp.from_index(int(np.argmax(logp)))
+
+
+def _connect(found: dict[str, Any], cost: Any, say: Log, tag: str) -> None:
+    """A derived cell whose output is cut off from its input can only guess: replace it by the most
+    probable connected (and, with a target, feasible) cell of the method's distribution, and record both."""
+    from archscout.spaces import get_space
+
+    sp = get_space("nb201")
+    found["derived_by_method"] = found["arch"]
+    found["derivation"] = "the method's own"
+    if not sp.is_disconnected(sp.parse(found["arch"])):
+        return
+    alt = connected_derivation(found.get("distribution"), cost)
+    if alt is None:
+        say(f"{tag}: warning: the derived cell {found['arch']} cuts the output off from the input (chance "
+            "accuracy) and no connected alternative exists; it is trained as found")
+        found["derivation"] = "the method's own (disconnected: chance accuracy)"
+        return
+    found["arch"] = sp.to_str(alt)
+    found["derivation"] = ("re-derived: the method's cell cut the output off from the input, so the most probable "
+                           "connected cell " + ("within the budget " if cost is not None and cost.target else "")
+                           + "under the method's final distribution was taken")
+    say(f"{tag}: the method's cell {found['derived_by_method']} cuts the output off from the input (chance "
+        f"accuracy); taking the most probable connected cell{' within the budget' if cost is not None else ''}: "
+        f"{found['arch']}")
 
 
 def _spread(values: list[float]) -> tuple[float, float | None]:
@@ -334,6 +418,7 @@ def _entry(name: str, index: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
                                                       for d in runs[0]["id_per_domain"]},
             "ood_per_domain": {d: statistics.fmean(r["ood_per_domain"][d] for r in runs) for d in domains},
             "selection_rule": runs[0]["selection_rule"], "selected_epoch": runs[0]["selected_epoch"],
+            "disconnected": get_space("nb201").is_disconnected(get_space("nb201").from_index(index)),
             "latency_all": lat, "nb201_reported": nb201_reported(index),
             "per_seed": [{"seed": r["seed"], "id_acc": r["id_acc"], "ood_acc": r["ood_acc"],
                           "selected_epoch": r["selected_epoch"], "seconds": r["seconds"], "run_dir": r["run_dir"]}
@@ -376,14 +461,18 @@ def _assemble(config: MainJobConfig, data, cost, found, bfound, derived, baselin
         e["meets_budget"] = None if budget is None or e["latency_ms"] is None else bool(e["latency_ms"] <= budget)
     d = derived
     search_block = {"method": config.method, "seconds": found["seconds"], "epochs": len(found.get("history", [])),
+                    "derived_by_method": found["derived_by_method"], "derivation": found["derivation"],
                     "config": _strip(scfg.to_dict()), "cost": found.get("cost"),
                     "cost_term": f"{metric} target {budget} ms, weight {config.cost_weight} (penalty on the expected "
                                  "cost, hard constraint at derivation)" if budget is not None else "none",
                     "history": found.get("history", []),
-                    "baseline": {"method": config.baseline_method, "arch": bfound["arch"], "seconds": bfound["seconds"],
+                    "baseline": {"method": config.baseline_method, "arch": bfound["arch"],
+                                 "seconds": bfound["seconds"], "derived_by_method": bfound["derived_by_method"],
+                                 "derivation": bfound["derivation"],
                                  "config": _strip(bcfg.to_dict())}}
     return {
-        "name": config.run_name, "space": config.space, "method": config.method, "profile": config.profile,
+        "name": config.name_for(data.split.name), "space": config.space, "method": config.method,
+        "profile": config.profile,
         "arch": d["arch"], "arch_index": d["arch_index"], "name_of_arch": f"{config.method} (searched, budget)",
         "found_by": f"{config.method} with the latency budget as cost target",
         "device": config.device, "latency_metric": metric, "latency_ms": d["latency_ms"],
@@ -392,7 +481,8 @@ def _assemble(config: MainJobConfig, data, cost, found, bfound, derived, baselin
         "id_acc": d["id_acc"], "ood_acc": d["ood_acc"], "id_acc_std": d["id_acc_std"], "ood_acc_std": d["ood_acc_std"],
         "id_per_domain": d["id_per_domain"], "ood_per_domain": d["ood_per_domain"],
         "selection_rule": d["selection_rule"], "selected_epoch": d["selected_epoch"], "seeds": list(config.seeds),
-        "params": d["params"], "per_seed": d["per_seed"], "curve": d["curve"], "nb201_reported": d["nb201_reported"],
+        "params": d["params"], "disconnected": d["disconnected"], "per_seed": d["per_seed"], "curve": d["curve"],
+        "nb201_reported": d["nb201_reported"],
         "search_seconds": found["seconds"], "train_seconds": d["train_seconds"],
         "baselines": [{k: v for k, v in b.items() if k != "model_path"} for b in baselines],
         "search": search_block, "onnx": check,

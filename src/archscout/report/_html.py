@@ -55,6 +55,8 @@ def _summary_table(result: dict[str, Any]) -> str:
             '<span class="ok">yes</span>' if lat <= budget else '<span class="bad">no</span>')
         found = r.get("found_by") or result.get("found_by", "")
         name = f"<b>{_e(r['name'])}</b>" if i == 0 else _e(r["name"])
+        if r.get("disconnected"):
+            found = f"{found} (output cut off from the input: chance accuracy)"
         rows.append(
             f"<tr><td>{name}</td><td><code>{_e(r.get('arch'))}</code></td><td class=num>{_e(r.get('arch_index'))}</td>"
             f"<td class=num>{_int(r.get('params'))}</td>"
@@ -91,7 +93,8 @@ def render_html(result: dict[str, Any], images: dict[str, bytes]) -> str:
              f"{_e(result.get('device'))} "
              + ("" if meets is None else ('(<span class="ok">within budget</span>)' if meets else
                                            '(<span class="bad">over budget</span>)'))
-             + f", in-distribution {_num(result.get('id_acc'))} %, out-of-distribution {_num(result.get('ood_acc'))} %.</p>",
+             + f", in-distribution {_num(result.get('id_acc'))} %, out-of-distribution "
+               f"{_num(result.get('ood_acc'))} %.</p>",
              f"<p><b>Model selection rule: {_e(result.get('selection_rule'))}</b> — the epoch is chosen on the "
              "training domains' held-out 20 % only; the held-out (test) domain is read for the final figures and "
              "the curves, never to choose anything.</p>",
@@ -99,16 +102,22 @@ def render_html(result: dict[str, Any], images: dict[str, bytes]) -> str:
              "<p class=note>Accuracies: mean over the seeds (± sample std when there are several), at the epoch the "
              "selection rule chose. Latency: HW-NAS-Bench's table value of the cell in NB201's CIFAR-10 network "
              "(what the budget constrains), not a measurement of the small trained model.</p>"]
+    table = "HW-NAS-Bench / HELP tables (NB201, CIFAR-10 network)"
     for key, png in images.items():
         data = base64.b64encode(png).decode("ascii")
         parts.append(f"<h2>{_e(key.capitalize())}</h2><figure><img alt='{_e(key)}' "
                      f"src='data:image/png;base64,{data}'><figcaption>{_e(CAPTIONS.get(key, ''))} Measured on: "
-                     f"{_e(split_label(result) if key != 'latency' else 'HW-NAS-Bench / HELP tables (NB201, CIFAR-10 network)')}."
+                     f"{_e(split_label(result) if key != 'latency' else table)}."
                      "</figcaption></figure>")
     parts.append("<h2>Search</h2>")
+    base = search.get("baseline") or {}
     parts.append(_kv([("method", _e(result.get("method"))), ("search seconds", _num(search.get("seconds"), 1)),
                       ("cost term", _e(search.get("cost_term", ""))),
-                      ("baseline search", _e(search.get("baseline", "")))]))
+                      ("cell derived by the method", f"<code>{_e(search.get('derived_by_method'))}</code>"),
+                      ("derivation", _e(search.get("derivation", ""))),
+                      ("baseline search", _e(f"{base.get('method')}, no latency target, "
+                                             f"{_num(base.get('seconds'), 1)} s -> {base.get('arch')} "
+                                             f"({base.get('derivation')})"))]))
     parts.append("<h2>Deployable model</h2>")
     ok = onnx.get("passed")
     parts.append(_kv([

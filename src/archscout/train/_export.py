@@ -62,7 +62,8 @@ def onnx_bytes(model: nn.Module, example: torch.Tensor, opset: int = OPSET) -> b
                               input_names=[INPUT], output_names=[OUTPUT],
                               dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}})
     except Exception as exc:  # noqa: BLE001  (any exporter failure is reported on one line)
-        raise ArchscoutError(f"ONNX export failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise ArchscoutError(f"ONNX export failed: {type(exc).__name__}: {first}") from None
     finally:
         model.train(was_training)
     return buf.getvalue()
@@ -129,5 +130,6 @@ def verify_onnx(model: nn.Module, path: str | Path, x: torch.Tensor, *, toleranc
                       data=data, opset=OPSET, onnxruntime=ort.__version__)
     if raise_on_mismatch and not check.passed:
         raise OnnxMismatchError(f"ONNX model {path} differs from the PyTorch model: max abs diff "
-                                f"{check.max_abs_diff:.3g} > {tolerance:g} on {check.images} images ({data or 'given'})")
+                                f"{check.max_abs_diff:.3g} > {tolerance:g} on {check.images} images "
+                                f"({data or 'given'})")
     return check
