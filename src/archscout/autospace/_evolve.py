@@ -87,7 +87,7 @@ class EvolveConfig:
     weight_decay: float = 5e-4
     arch_lr: float = 0.05
     penalty: str = "linear"
-    lambda_res: float = 0.5
+    lambda_res: float = 0.1
     budget_madds: float | None = None
     device: str | None = None
     max_latency: float | None = None
@@ -206,6 +206,17 @@ class CellCost:
         return self.cache[key]
 
 
+class _CustomCost(CellCost):
+    def __init__(self, fn: Callable[[int, Cell], float]):
+        self.fn, self.kind, self.cache = fn, "custom", {}
+
+    def __call__(self, layer: int, cell: Cell) -> float:
+        return float(self.fn(layer, cell))
+
+    def fixed(self, num_classes: int, in_channels: int) -> float:
+        return 0.0
+
+
 def layer_caps(config: EvolveConfig, cost: CellCost, reference: Cell, num_classes: int,
                in_channels: int) -> list[float] | None:
     """Per-layer hard caps from the budget (None without a budget or with ``budget_split="none"``)."""
@@ -233,11 +244,13 @@ def _identity(config: EvolveConfig, data) -> dict[str, Any]:
 
 def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | None = None, progress: bool = False,
            name: str | None = None, on_iteration: Callable[[dict[str, Any]], None] | None = None,
-           stop_after: int | None = None) -> EvolveResult:
+           stop_after: int | None = None, cost_fn: Callable[[int, Cell], float] | None = None) -> EvolveResult:
     """Evolve a learned space on the training domains of ``data`` (see the module docstring).
 
     ``run_dir`` makes the run resumable (and holds ``space.json`` at the end); ``stop_after`` ends the call
-    after that many new iterations (to test a resume, like an interruption).
+    after that many new iterations (to test a resume, like an interruption). ``cost_fn(layer, cell)``
+    replaces the cost of the resource term (research and planted tests; no hard caps, budget 1 unless
+    ``budget_madds`` is given).
     """
     from archscout.oneshot._base import OneShotConfig, prepare
     from archscout.train._augment import augment
@@ -258,8 +271,12 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
         ckpt = torch.load(run_dir / CHECKPOINT, weights_only=False)
     cost = CellCost(skeleton, "macs" if c.max_latency is None else "latency",
                     None if ckpt is None else ckpt.get("cost_cache"))
-    caps = layer_caps(c, cost, reference, num_classes, in_channels)
-    budget = c.budget_madds if c.budget_madds is not None else c.max_latency
+    if cost_fn is not None:
+        cost = _CustomCost(cost_fn)
+        caps, budget = None, c.budget_madds or 1.0
+    else:
+        caps = layer_caps(c, cost, reference, num_classes, in_channels)
+        budget = c.budget_madds if c.budget_madds is not None else c.max_latency
 
     def allowed(layer: int):
         return (lambda cell: True) if caps is None else (lambda cell: cost(layer, cell) <= caps[layer] * (1 + 1e-9))
