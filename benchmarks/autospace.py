@@ -64,6 +64,8 @@ def main() -> None:
     p.add_argument("--search-epochs", type=int, default=3)
     p.add_argument("--train-epochs", type=int, default=8)
     p.add_argument("--random", type=int, default=3, help="random archs per space and seed")
+    p.add_argument("--evolve", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="EvolveConfig overrides, e.g. ref_anchor=false top_k=3")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", default=None, help="write all figures as JSON")
     args = p.parse_args()
@@ -73,6 +75,15 @@ def main() -> None:
         args.seeds, args.train_epochs, args.random, args.search_epochs = args.seeds[:1], 2, 1, 1
         args.per_domain = min(args.per_domain, 200)
         evo_over = {"iterations": 2, "steps_per_iter": 10, "warmup_steps": 2, "train_images": 256, "val_images": 256}
+    for item in args.evolve:
+        k, _, v = item.partition("=")
+        evo_over[k] = {"true": True, "false": False}.get(v.lower(), v)
+        for conv in (int, float):
+            try:
+                evo_over[k] = conv(v)
+                break
+            except ValueError:
+                pass
     data = load_split(args.suite, args.split, per_domain=args.per_domain, size=16)
     hand = get_space("fbnet-small")
     B = args.budget_madds

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from archscout.autospace._cells import (CELL_OPS, EDGES, MUTATIONS, REFERENCE_CELL, Cell, mutate_cell, mutations,
+from archscout.autospace._cells import (CELL_OPS, MUTATIONS, REFERENCE_CELL, Cell, mutate_cell, mutations,
                                          random_cell)
 from archscout.exceptions import InvalidArchError
 

@@ -1,6 +1,5 @@
 """The evolution loop: population sizes, the budget, resume after an interruption, the MAdds penalty."""
 
-import json
 
 import numpy as np
 import pytest

@@ -11,7 +11,6 @@ from archscout.data import load_split
 from archscout.exceptions import ArchscoutError, InvalidArchError
 from archscout.hardware import count_macs
 from archscout.spaces import get_space
-from archscout.strategies import create_strategy
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +30,7 @@ def test_search_space_protocol(space, tmp_path):
     a = space.sample(rng)
     assert space.from_str(space.to_str(a)) == a and str(a) == space.to_str(a)
     assert space.mutate(a, rng) in space.neighbours(a) and len(space.neighbours(a)) == 8
-    assert space.encode(a).shape == (12 + 16,)
+    assert space.encode(a).shape == (12,) and space.features(a).shape == (12 + 16,)
     assert space.macs(a) == count_macs(space.build(a), (1, 3, 16, 16))
     with pytest.raises(InvalidArchError, match="unknown choice"):
         space.from_str("c0 c0 c0 c9")

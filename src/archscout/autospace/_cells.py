@@ -95,7 +95,8 @@ class Cell:
 
     def canonical(self) -> "Cell":
         """The representative of the cell's class: dead edges removed, merge modes of nodes with fewer than
-        two live inputs set to ``sum``, nodes 1 and 2 swapped where that gives an equal DAG with a larger edge tuple (lower nodes used first)."""
+        two live inputs set to ``sum``, nodes 1 and 2 swapped where that gives an equal DAG with a larger
+        edge tuple (lower nodes used first)."""
         live = {(to, frm): op for to, frm, op in self.live_edges()}
         best = None
         for perm in ((0, 1, 2, 3), (0, 2, 1, 3)):

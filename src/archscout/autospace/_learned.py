@@ -22,7 +22,7 @@ import itertools
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archscout.autospace._cells import CELL_OPS, EDGES, Cell, parse_cell
+from archscout.autospace._cells import CELL_OPS, Cell, parse_cell
 from archscout.autospace._supernet import CPU_SKELETON, CellModule, ChoiceSupernet, SequentialNetwork, Skeleton
 from archscout.exceptions import ArchscoutError, InvalidArchError, UnknownNameError
 from archscout.spaces import SPACES, Arch, SearchSpace
@@ -188,11 +188,12 @@ class LearnedSpace(SkeletonSpace):
     def arch_cells(self, arch: Any) -> list[Cell]:
         return [self.cells[i][o] for i, o in enumerate(self.parse(arch).ops)]
 
-    def encode(self, arch):
-        """One-hot of the choices followed by per-layer live-op counts of the chosen cell (predictor features)."""
+    def features(self, arch):
+        """``encode`` (one-hot of the choices) followed by the chosen cells' live-op counts per layer: richer
+        predictor features (``encode`` itself keeps the SearchSpace contract's shape)."""
         single = isinstance(arch, Arch)
         archs = [arch] if single else list(arch)
-        base = super().encode(archs)
+        base = self.encode(archs)
         extra = np.array([[c.count(op) for c in self.arch_cells(a) for op in CELL_OPS[1:]] for a in archs],
                          dtype=np.float32).reshape(len(archs), -1)
         out = np.concatenate([base, extra], axis=1) if len(archs) else base
