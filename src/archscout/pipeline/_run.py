@@ -490,7 +490,7 @@ def _assemble(config: MainJobConfig, data, cost, found, bfound, derived, baselin
                  "train_domains": list(data.split.train), "test_domains": list(data.split.test),
                  "per_domain": data.meta.get("per_domain"), "image_size": data.meta.get("image_size"),
                  "data_seed": data.meta.get("seed"), "classes": len(data.classes)},
-        "train_config": _strip(tcfg.to_dict(), "seed"),
+        "train_config": {**_strip(tcfg.to_dict(), "seed"), "net": tcfg.net_config(config.space)},
         "files": {"result": RESULT, "report": REPORT, "model": MODEL_PT, "onnx": MODEL_ONNX, "figures": "figures/",
                   "search": "search/", "baseline_search": "baseline-search/", "training_runs": "train/"},
         "versions": versions(),

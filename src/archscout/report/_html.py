@@ -25,7 +25,7 @@ body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:110
 color:#222}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:4px}
 table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}
-th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f3f3f3}td.cell{max-width:300px}td.cell code{word-break:break-all;font-size:11px}td.num{text-align:right;font-variant-numeric:tabular-nums}
 code{font-size:12px;background:#f6f6f6;padding:1px 3px}.ok{color:#1a7f37;font-weight:bold}.bad{color:#c62828;
 font-weight:bold}figure{margin:14px 0}figcaption{font-size:13px;color:#444}img{max-width:100%;border:1px solid #eee}
 .note{font-size:13px;color:#444}
@@ -58,7 +58,7 @@ def _summary_table(result: dict[str, Any]) -> str:
         if r.get("disconnected"):
             found = f"{found} (output cut off from the input: chance accuracy)"
         rows.append(
-            f"<tr><td>{name}</td><td><code>{_e(r.get('arch'))}</code></td><td class=num>{_e(r.get('arch_index'))}</td>"
+            f"<tr><td>{name}</td><td class=cell><code>{_e(r.get('arch'))}</code></td><td class=num>{_e(r.get('arch_index'))}</td>"
             f"<td class=num>{_int(r.get('params'))}</td>"
             f"<td class=num>{_num(lat)}</td><td>{within}</td>"
             f"<td class=num>{_num(r.get('id_acc'), std=r.get('id_acc_std'))}</td>"
