@@ -129,10 +129,11 @@ def test_sparse_frozen_codes_do_not_move(digits):
     assert sum(1 for p in r.distribution.reshape(6, 5) if (p > 1e-6).sum() >= 1) == 6
 
 
-def test_cost_constraint_on_nb201(digits, raspi4):
+@pytest.mark.parametrize("relaxation", ["softmax", "sparse"])
+def test_cost_constraint_on_nb201(digits, raspi4, relaxation):
     target = float(np.nanpercentile(raspi4.true_costs(), 20))
-    r = get_method("nasood").search("nb201", digits, cfg(epochs=1, train_images=32, val_images=32),
-                                    cost=raspi4.with_target(target))
+    r = get_method("nasood").search("nb201", digits, cfg(epochs=1, train_images=32, val_images=32,
+                                                         relaxation=relaxation), cost=raspi4.with_target(target))
     assert r.cost["meets_target"] is True and "expected_cost" in r.history[-1]
 
 
@@ -163,7 +164,8 @@ def test_resume_after_kill_equals_uninterrupted(digits, tmp_path, monkeypatch, e
     assert _strip(resumed.history) == _strip(full.history)
     np.testing.assert_array_equal(resumed.distribution, full.distribution)
     assert resumed.arch_str == full.arch_str and resumed.details == full.details
-    a, b = (torch.load(p / "checkpoint.pt", weights_only=True)["extra"]["generator"] for p in (tmp_path / "a", tmp_path / "b"))
+    a, b = (torch.load(p / "checkpoint.pt", weights_only=True)["extra"]["generator"]
+            for p in (tmp_path / "a", tmp_path / "b"))
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 

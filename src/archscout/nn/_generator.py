@@ -57,14 +57,15 @@ class ConditionalGenerator(nn.Module):
                              f"{channels}, {res_blocks}")
         self.in_channels, self.num_domains, self.codes = in_channels, num_domains, num_domains + 1
         cd = channels
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, cd, 7, padding=3, bias=False), _norm(cd), nn.ReLU(inplace=True))
+        relu = lambda: nn.ReLU(inplace=True)  # noqa: E731
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, cd, 7, padding=3, bias=False), _norm(cd), relu())
         self.down = nn.Sequential(
-            nn.Conv2d(cd + 2 * self.codes, 2 * cd, 4, stride=2, padding=1, bias=False), _norm(2 * cd), nn.ReLU(inplace=True),
-            nn.Conv2d(2 * cd, 4 * cd, 4, stride=2, padding=1, bias=False), _norm(4 * cd), nn.ReLU(inplace=True))
+            nn.Conv2d(cd + 2 * self.codes, 2 * cd, 4, stride=2, padding=1, bias=False), _norm(2 * cd), relu(),
+            nn.Conv2d(2 * cd, 4 * cd, 4, stride=2, padding=1, bias=False), _norm(4 * cd), relu())
         self.res = nn.Sequential(*[_ResBlock(4 * cd) for _ in range(res_blocks)])
         self.up = nn.Sequential(
-            nn.ConvTranspose2d(4 * cd, 2 * cd, 4, stride=2, padding=1, bias=False), _norm(2 * cd), nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(2 * cd, cd, 4, stride=2, padding=1, bias=False), _norm(cd), nn.ReLU(inplace=True))
+            nn.ConvTranspose2d(4 * cd, 2 * cd, 4, stride=2, padding=1, bias=False), _norm(2 * cd), relu(),
+            nn.ConvTranspose2d(2 * cd, cd, 4, stride=2, padding=1, bias=False), _norm(cd), relu())
         self.out = nn.Conv2d(cd, in_channels, 7, padding=3, bias=False)
 
     @property
