@@ -5,6 +5,33 @@ sum of K sampled cells trained in a supernet, Eqns 3-5 as reconstructed), guided
 (an MBConv), within a MAdds or CPU-latency budget; the top-K cells per layer form a learned space, which
 is a SearchSpace like any other. ``compare`` (``_tabular``) is the NB201 ground-truth check.
 
+Label: **AutoSpace-style**. No public AutoSpace code exists and the paper's Eqns 3-5 were not retrieved;
+everything below the figure-level procedure is a reconstruction. Every [ASSUMPTION] of algorithms.md §4.3
+is an option (``EvolveConfig`` unless noted):
+
+==========================================  =====================================================
+assumption                                  option (default)
+==========================================  =====================================================
+cell: 4-node DAG, ops, merge modes          ``CELL_OPS`` none/identity/conv1x1/dw3x3/dw5x5,
+                                            ``MERGES`` sum/max (fixed sets); ``expansion`` (2)
+cell inside a layer                         adapter 1x1 (AvgPool for stride) -> DAG -> 1x1 project
+                                            (+ residual): documented in ``_cells``
+reference cell, initialisation              ``reference`` (MBConv-like), ``init`` reference|random
+P, K, tournament, mutation                  ``population`` 8, ``k_sample`` 3, ``tour`` 3, ``p_mut``
+                                            0.5, ``mutation_kinds`` op/add/remove/merge
+mutant's fitness                            ``mutant_fitness`` parent|zero
+reference in every sampled set              ``ref_anchor`` (True)
+logits a initialised from fitness           ``logit_init`` fitness|zero
+first-order W/a alternation, warm-up        ``steps_per_iter`` 30, ``warmup_steps`` 5, ``lr``, ``arch_lr``
+resource term R(a)                          ``penalty`` linear|log|none, ``lambda_res`` 0.1
+budget as hard per-layer caps               ``budget_split`` reference|uniform|none
+write-back (Eqn 5)                          ``beta`` 0.5 (centred a - mean a)
+population control                          lowest fitness out, never the reference (fixed rule)
+termination, output                         ``iterations`` 6, ``patience``, ``top_k`` 2
+weights per (layer, cell hash)              fixed; SGD re-created per iteration (the cells change)
+NB201 tabular adaptation                    ``TabularConfig`` (REINFORCE stand-in for the supernet)
+==========================================  =====================================================
+
 Example:
     >>> from archscout.autospace import EvolveConfig, evolve
     >>> from archscout.data import load_split

@@ -55,8 +55,10 @@ class EvolveConfig:
 
     Reconstructed ([ASSUMPTION]) choices, each an option:
         population (P), k_sample (K), top_k (cells per layer in the learned space), tour (tournament size),
-        p_mut (mutation probability), mutation_kinds (of ``MUTATIONS``), init ("reference": the reference
-        plus mutants of it; "random"), ref_anchor (slot 0 = the reference), beta (Eqn 5), warmup_steps
+        p_mut (mutation probability), mutation_kinds (of ``MUTATIONS``), mutant_fitness ("parent": a mutant
+        inherits its parent's f; "zero"), init ("reference": the reference plus mutants of it; "random"),
+        reference (the reference cell's string; default the MBConv-like cell), ref_anchor (slot 0 = the
+        reference), logit_init ("fitness": a starts from the sampled cells' f; "zero"), beta (Eqn 5), warmup_steps
         (weight-only steps at the start of each iteration), arch_lr (Adam on a), penalty / lambda_res
         (Eqn 4's resource term), budget_split (per-layer hard caps), patience (stop when every layer's top-K
         has not changed for this many iterations; None: run all iterations), expansion (cell width =
@@ -77,6 +79,8 @@ class EvolveConfig:
     init: str = "reference"
     ref_anchor: bool = True
     reference: str = REFERENCE_CELL.to_str()
+    mutant_fitness: str = "parent"
+    logit_init: str = "fitness"
     beta: float = 0.5
     iterations: int = 6
     steps_per_iter: int = 30
@@ -123,6 +127,10 @@ class EvolveConfig:
             raise ArchscoutError("mutation_kinds must include 'op' (every cell has an op to change)")
         if self.init not in INITS:
             raise UnknownNameError("init", self.init, INITS)
+        if self.mutant_fitness not in ("parent", "zero"):
+            raise UnknownNameError("mutant fitness rule", self.mutant_fitness, ("parent", "zero"))
+        if self.logit_init not in ("fitness", "zero"):
+            raise UnknownNameError("logit init", self.logit_init, ("fitness", "zero"))
         if self.penalty not in PENALTIES:
             raise UnknownNameError("penalty", self.penalty, PENALTIES)
         if self.budget_split not in SPLITS:
@@ -317,11 +325,12 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
             for pop in pops:
                 pop.iteration = it
             sampled = [pop.select(c.k_sample, rng, tour=c.tour, p_mut=c.p_mut, ref_anchor=c.ref_anchor,
-                                  mutation_kinds=tuple(c.mutation_kinds)) for pop in pops]
+                                  mutation_kinds=tuple(c.mutation_kinds), mutant_fitness=c.mutant_fitness)
+                       for pop in pops]
             for layer, cells in zip(net.layers, sampled):
                 layer.set_active(cells)
-            logits = [torch.tensor([pop.fitness(x) for x in cells], dtype=torch.float32, requires_grad=True)
-                      for pop, cells in zip(pops, sampled)]
+            logits = [torch.tensor([pop.fitness(x) if c.logit_init == "fitness" else 0.0 for x in cells],
+                                   dtype=torch.float32, requires_grad=True) for pop, cells in zip(pops, sampled)]
             costs = [torch.tensor([cost(i, x) for x in cells], dtype=torch.float32) for i, cells in enumerate(sampled)]
             fixed = cost.fixed(num_classes, in_channels)
             params = net.frame_parameters() + [p for layer in net.layers for p in layer.active_parameters()]

@@ -105,12 +105,12 @@ class Population:
 
     def select(self, k: int, rng: np.random.Generator, *, tour: int = 3, p_mut: float = 0.5,
                ref_anchor: bool = True, mutation_kinds: tuple[str, ...] = MUTATIONS,
-               max_tries: int = 20) -> list[Cell]:
+               max_tries: int = 20, mutant_fitness: str = "parent") -> list[Cell]:
         """K distinct cells (fewer if the population and its mutants cannot give K).
 
         Slot 0 is the reference when ``ref_anchor``; each other slot is a tournament winner, replaced
-        with probability ``p_mut`` by a mutant (inserted with the parent's fitness; a mutant refused by
-        the budget or already chosen leaves the parent).
+        with probability ``p_mut`` by a mutant (inserted with the parent's fitness, or 0 with
+        ``mutant_fitness="zero"``; a mutant refused by the budget or already chosen leaves the parent).
         """
         chosen: list[Cell] = []
         keys: list[str] = []
@@ -131,7 +131,8 @@ class Population:
             if force or rng.random() < p_mut:
                 mutant = mutate_cell(parent, rng, mutation_kinds)
                 if mutant.key() not in keys and self.allowed(mutant):
-                    fit = self.members[parent.key()].fitness if parent.key() in self.members else 0.0
+                    fit = self.members[parent.key()].fitness if (parent.key() in self.members and
+                                                                   mutant_fitness == "parent") else 0.0
                     if self.add(mutant, fit, protect=keys):
                         cell = mutant
             if cell.key() in keys:
