@@ -50,12 +50,12 @@ def _std(v: Any) -> float:
 
 def plot_accuracy(result: dict[str, Any]) -> Figure:
     """In- vs out-of-distribution accuracy of every arch (mean, error bars = std over seeds)."""
-    fig = Figure(figsize=(7.5, 5.8), layout="constrained")
+    fig = Figure(figsize=(7.5, 7.2), layout="constrained")
     ax = fig.add_subplot()
     rows = entries(result)
     vals = [v for r in rows for v in (r.get("id_acc"), r.get("ood_acc")) if v is not None]
     lo, hi = (min(vals), max(vals)) if vals else (0.0, 100.0)
-    pad = max(2.0, 0.08 * (hi - lo))
+    pad = max(2.0, 0.1 * (hi - lo))
     for i, r in enumerate(rows):
         if r.get("id_acc") is None:
             continue
@@ -72,7 +72,7 @@ def plot_accuracy(result: dict[str, Any]) -> Figure:
     seeds = result.get("seeds", [])
     ax.set_title(f"Accuracy in vs out of distribution\nmeasured on {split_label(result)}\n"
                  f"selection: {result.get('selection_rule', '?')}; {len(seeds)} seed(s), bars = std", fontsize=9)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=1, frameon=False)
     ax.grid(alpha=0.3)
     return fig
 
@@ -201,7 +201,8 @@ def plot_curves(result: dict[str, Any]) -> Figure:
         ax.set_ylabel("accuracy %")
         ax.grid(alpha=0.3)
         if i == 0:
-            ax.legend(fontsize=7, loc="lower right")
+            fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=4, fontsize=8,
+                       frameon=False)
     fig.suptitle(f"Training curves (from scratch), measured on {split_label(result)}\nselection: "
                  f"{result.get('selection_rule', '?')} (the held-out curve is shown, never used to select)", fontsize=9)
     return fig
