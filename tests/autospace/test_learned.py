@@ -91,3 +91,19 @@ def test_hand_made_space_and_enumerated_derivation():
     with pytest.raises(ArchscoutError, match="fits"):
         most_probable_within(sp, probs, 10)
     assert sp.build(a)(torch.zeros(1, 3, 16, 16)).shape == (1, 10)
+
+
+def test_learned_spaces_meet_the_search_space_contract(space):
+    from archscout.autospace._tabular import NB201SubsetSpace
+
+    for sp in (space, NB201SubsetSpace([[3, 2], [1, 2], [0, 2], [1, 3], [2, 0], [2, 3]])):
+        rng = np.random.default_rng(0)
+        for _ in range(5):
+            arch = sp.sample(rng)
+            assert sp.from_str(sp.to_str(arch)) == arch and sp.parse(arch) is arch
+            child = sp.mutate(arch, rng)
+            assert child != arch and child in sp.neighbours(arch)
+            assert sp.encode(arch).shape == (sum(sp.choices),)
+        with pytest.raises(InvalidArchError):
+            sp.make([True] * len(sp.choices))
+        assert sp.sample(3) == sp.sample(3) and len(sp.param_names) == len(sp.choices)
