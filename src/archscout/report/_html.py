@@ -95,6 +95,9 @@ def render_html(result: dict[str, Any], images: dict[str, bytes]) -> str:
                                            '(<span class="bad">over budget</span>)'))
              + f", in-distribution {_num(result.get('id_acc'))} %, out-of-distribution "
                f"{_num(result.get('ood_acc'))} %.</p>",
+             (f"<p class=note>Note: {_e(search.get('derivation'))} (the method derived "
+              f"<code>{_e(search.get('derived_by_method'))}</code>).</p>"
+              if str(search.get("derivation", "")).startswith("re-derived") else ""),
              f"<p><b>Model selection rule: {_e(result.get('selection_rule'))}</b> — the epoch is chosen on the "
              "training domains' held-out 20 % only; the held-out (test) domain is read for the final figures and "
              "the curves, never to choose anything.</p>",
