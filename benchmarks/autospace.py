@@ -111,6 +111,8 @@ def main() -> None:
                   f"random id {mean([r['id_acc'] for r in rand]):.2f} ood {mean([r['ood_acc'] for r in rand]):.2f}",
                   flush=True)
         rows.append(row)
+        if args.out:  # after every seed: an interrupted benchmark keeps what it measured
+            Path(args.out).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1, default=str))
 
     print(f"\n== AutoSpace-style learned space vs hand-made fbnet-small: {args.suite}/{args.split}, "
           f"{args.method} ({args.search_epochs} epochs), MAdds limit {B:,.0f}, {len(rows)} seed(s), "

@@ -115,8 +115,26 @@ def _evolve_nb201(dataset: str, budget_madds: float | None, device: str | None, 
         over["iterations"] = iterations
     if top_k is not None:
         over["top_k"] = top_k
-    res = evolve_nb201(TabularConfig(**over))
-    return {"kind": "nb201", "space": save_nb201_space(res, None, name=name), "summary": res.space.describe()}
+    import itertools
+
+    import numpy as np
+
+    from archscout.autospace._tabular import NB201Table
+
+    config = TabularConfig(**over)
+    table = NB201Table(config.dataset, config.device)
+    res = evolve_nb201(config, table)
+    gens = NB201Table.gen(np.array(list(itertools.product(*res.space.edge_ops))))
+    lines = [f"learned NB201 space: {res.space.describe()} ({len(gens)} architectures; {res.queries} table queries)",
+             f"mean test accuracy of its architectures {table.test[gens].mean():.2f} % (full space "
+             f"{table.test.mean():.2f} %)"]
+    if res.max_latency is not None:
+        unit = "MAdds" if config.device == "madds" else f"ms on {table.metric}"
+        ok = table.latency[gens] <= res.max_latency
+        best = f"{table.test[gens][ok][np.argmax(table.valid[gens][ok])]:.2f} %" if ok.any() else "none"
+        lines.append(f"limit {res.max_latency:,.6g} {unit}: {100 * ok.mean():.1f} % of its architectures fit; best "
+                     f"fitting by valid accuracy: test {best}")
+    return {"kind": "nb201", "space": save_nb201_space(res, None, name=name), "summary": "\n".join(lines)}
 
 
 def _write(result: dict[str, Any], path: Path, out: str | None) -> None:
