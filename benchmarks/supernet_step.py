@@ -207,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         order = (a, b) if i % 2 == 0 else (b, a)
         for side in order:
             side.step(batches[i % len(batches)])
+        print(f"  step {i + 1:2d}/{args.steps}: archscout {a.times[-1] * 1e3:7.1f} ms  "
+              f"xautodl {b.times[-1] * 1e3:7.1f} ms", flush=True)
     ma, mb = statistics.median(a.times), statistics.median(b.times)
     for side, m in ((a, ma), (b, mb)):
         print(f"{side.name:10} median {m * 1e3:8.1f} ms/step  (min {min(side.times) * 1e3:.1f}, "
