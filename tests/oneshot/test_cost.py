@@ -54,7 +54,7 @@ def test_hard_constraint_meets_the_target(raspi4):
 
 
 def test_impossible_target_and_unknown_names(raspi4):
-    low = float(np.nanmin(raspi4.true_costs()))
+    low = float(np.nanmin(raspi4.true_costs()[~get_space("nb201").disconnected_mask()]))
     with pytest.raises(ArchscoutError, match="minimum achievable") as err:
         raspi4.with_target(low / 2)
     assert f"{low:.4g}" in str(err.value) and "\n" not in str(err.value)
@@ -81,3 +81,17 @@ def test_penalty_lowers_the_expected_cost(digits, raspi4):
     free = get_method("darts").search("nb201", digits, cfg, cost=raspi4)
     tight = get_method("darts").search("nb201", digits, cfg, cost=raspi4.with_target(5.0, weight=10.0))
     assert tight.history[-1]["expected_cost"] < free.history[-1]["expected_cost"] - 1.0
+
+
+def test_feasible_cells_are_connected_and_zero_probabilities_are_fine():
+    from archscout.spaces import get_space
+
+    sp = get_space("nb201")
+    cost = OpCost.fit("nb201", "raspi4").with_target(10.0)
+    probs = np.zeros((6, 5))
+    probs[:, 0] = 1.0  # all 'none': the cheapest cell, and a cut-off one
+    arch = cost.most_probable_feasible(probs)
+    assert not sp.is_disconnected(arch) and cost.true_costs()[sp.index(arch)] <= 10.0
+    cut_off_min = float(np.nanmin(cost.true_costs()))
+    with pytest.raises(ArchscoutError, match="connected"):
+        OpCost.fit("nb201", "raspi4").with_target(cut_off_min * 1.01)

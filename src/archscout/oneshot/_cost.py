@@ -48,12 +48,13 @@ class OpCost:
     @classmethod
     def fit(cls, space: str = "nb201", device: str = "raspi4", dataset: str = "cifar10",
             metric: str | None = None) -> "OpCost":
-        """Fit the additive table (non-negative least squares) on every arch of ``space`` with a value."""
+        """Fit the additive table (non-negative least squares) on every arch of ``space`` with a value
+        (for a device measured here: on its measured archs; its true costs are then its prediction)."""
         if space not in COST_SPACES:
             raise UnknownNameError("cost space", space, COST_SPACES)
         get_device(device)
         metric = resolve_metric(f"latency@{device}") if metric is None else metric
-        column = _column(space, dataset, metric)
+        column = np.asarray(get_cost_model(space, dataset).column(metric), dtype=np.float64)
         ops = get_space(space).ops_table
         keep = np.isfinite(column)
         pred = AdditivePredictor("nnls").fit(ops[keep], column[keep])
@@ -65,10 +66,11 @@ class OpCost:
         if target is not None:
             if not target > 0:
                 raise ArchscoutError(f"cost target {target!r} must be positive")
-            best = float(np.nanmin(self.true_costs()))
-            if best > target:
-                raise ArchscoutError(f"no {self.space} arch has {self.metric} <= {target:g} {self.unit} "
-                                     f"({self.dataset}); the minimum achievable is {best:.4g} {self.unit}")
+            best = float(np.nanmin(np.where(self._connected(), self.true_costs(), np.nan)))
+            if not best <= target:
+                raise ArchscoutError(f"no {self.space} arch with its output connected to its input has {self.metric} "
+                                     f"<= {target:g} {self.unit} ({self.dataset}); the minimum achievable is "
+                                     f"{best:.4g} {self.unit}")
         if not weight >= 0:
             raise ArchscoutError(f"cost weight {weight!r} must be non-negative")
         return replace(self, target=None if target is None else float(target), weight=float(weight))
@@ -100,18 +102,21 @@ class OpCost:
         return float(self.intercept + self.table[np.arange(len(arch.ops)), list(arch.ops)].sum())
 
     def most_probable_feasible(self, probs: np.ndarray) -> Arch:
-        """The arch with the highest sum over edges of log p whose TRUE cost meets the target (the
-        plain per-edge argmax without a target)."""
+        """The arch with the highest sum over edges of log p whose TRUE cost meets the target, among
+        the cells whose output is connected to their input (a cut-off cell is cheap but can only guess);
+        the plain per-edge argmax without a target."""
         space = get_space(self.space)
         probs = np.asarray(probs, dtype=np.float64)
         if self.target is None:
             return space.make(probs.argmax(-1).tolist())
         ops = space.ops_table.astype(np.int64)
-        with np.errstate(divide="ignore"):
-            logp = np.log(probs)[np.arange(ops.shape[1]), ops].sum(1)
-        costs = self.true_costs()
-        logp[~(costs <= self.target)] = -np.inf  # NaN costs fail the comparison too
+        logp = np.log(np.maximum(probs, 1e-300))[np.arange(ops.shape[1]), ops].sum(1)  # zeros stay comparable
+        feasible = (self.true_costs() <= self.target) & self._connected()  # NaN costs fail the comparison too
+        logp[~feasible] = -np.inf
         return space.from_index(int(np.argmax(logp)))
+
+    def _connected(self) -> np.ndarray:
+        return ~get_space(self.space).disconnected_mask()
 
     def report(self, arch: Arch) -> dict[str, Any]:
         """The cost block of a result: device, target, fit quality, and the arch on every known device."""
@@ -125,7 +130,12 @@ class OpCost:
 
 
 def _column(space: str, dataset: str, metric: str) -> np.ndarray:
-    return np.asarray(get_cost_model(space, dataset).column(metric), dtype=np.float64)
+    """The metric for every arch; for a device measured on this machine, whose measured column covers
+    only the measured archs, its prediction for every arch (``<metric>_predicted``)."""
+    bench = get_cost_model(space, dataset)
+    if f"{metric}_predicted" in bench.metrics:
+        metric = f"{metric}_predicted"
+    return np.asarray(bench.column(metric), dtype=np.float64)
 
 
 def _finite(v: float) -> float | None:
