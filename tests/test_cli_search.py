@@ -59,7 +59,7 @@ def test_search_on_fbnet_cost_tables(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    ((), "one-shot search comes with a later release"),
+    (("--method", "bogus"), "bogus"),  # without --multi-trial: the main job (tests/cli/test_search_main.py)
     (("--multi-trial", "--objective", "accuracy"), "unknown metric 'accuracy'"),
     (("--multi-trial", "--objective", "latency@rpi"), "unknown device 'rpi'"),
     (("--multi-trial", "--constraint", "latency@rpi4 <= 3"), "unknown device 'rpi4'"),
