@@ -1,6 +1,7 @@
 """The main job on smoke sizes (digits-shift): every output with its documented keys, resume without
 redoing finished stages, a verified ONNX model, one-line errors for bad settings."""
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -105,8 +106,8 @@ def test_an_interrupted_training_stage_resumes_and_keeps_the_others(tmp_path):
     ({"method": "bogus"}, "unknown one-shot method 'bogus'"),
     ({"baseline_method": "bogus"}, "unknown one-shot method 'bogus'"),
     ({"device": "rpi4"}, "unknown device 'rpi4'"),
-    ({"max_latency": 0.001}, "no nb201 arch has raspi4_latency <= 0.001"),
-    ({"max_latency": 1.0}, "no connected nb201 cell has raspi4_latency <= 1 ms (the cheapest takes 2.529 ms"),
+    ({"max_latency": 0.001}, "raspi4_latency <= 0.001"),
+    ({"max_latency": 1.0}, "raspi4_latency <= 1 ms"),  # only cells cut off from their input are cheaper
     ({"profile": "huge"}, "unknown profile 'huge'"),
     ({"space": "fbnet"}, "unknown space of the main job"),
     ({"split": "nope"}, "unknown split of digits-shift-v1 'nope'"),
@@ -162,7 +163,7 @@ def test_a_disconnected_cell_is_replaced_by_the_most_probable_connected_one():
     cost = OpCost.fit(device="raspi4").with_target(3.0)  # the cheapest connected cell takes 2.53 ms
     cheap = connected_derivation(probs, cost)
     assert not sp.is_disconnected(cheap) and cost.true_costs()[sp.index(cheap)] <= 3.0
-    assert connected_derivation(probs, cost.with_target(1.0)) is None
+    assert connected_derivation(probs, dataclasses.replace(cost, target=1.0)) is None
     assert connected_derivation(np.ones(3)) is None
 
 
