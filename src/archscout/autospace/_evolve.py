@@ -41,6 +41,7 @@ from archscout.autospace._learned import LearnedSpace, register_learned
 from archscout.autospace._population import INITS, Population
 from archscout.autospace._supernet import CellModule, EvolutionSupernet, Skeleton
 from archscout.exceptions import ArchscoutError, UnknownNameError
+from archscout.train._loop import torch_threads as _threads
 
 CHECKPOINT = "checkpoint.pt"
 SPACE_FILE = "space.json"
@@ -413,16 +414,6 @@ def _acc(t: list, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor) -> Non
     t[1] += int((out.argmax(1) == y).sum())
     t[2] += len(y)
 
-
-@contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    old = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 @contextmanager

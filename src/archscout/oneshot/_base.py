@@ -45,6 +45,7 @@ from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.oneshot._cost import OpCost
 from archscout.spaces import Arch, get_space
 from archscout.train._augment import augment, channel_stats
+from archscout.train._loop import torch_threads as _threads
 from archscout.train._loop import (_rng_state, _set_rng_state, atomic_save, check_identity, epoch_generator,
                                    seed_everything)
 
@@ -479,16 +480,6 @@ def prepare(data: DomainData, config: OneShotConfig) -> Halves:
     x = (x - m) / s
     return Halves(x[w_idx], y[w_idx], x[a_idx], y[a_idx], data.num_classes)
 
-
-@contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    old = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from archscout.spaces import get_space
 from archscout.train._augment import Classifier, channel_stats
 from archscout.train._config import TrainConfig
 from archscout.train._loop import RunData, check_identity, fit, load_weights, seed_everything
+from archscout.train._loop import torch_threads as _threads
 from archscout.train._model import build_net, count_params, save_model
 from archscout.train._selection import get_rule, select_epoch
 
@@ -65,16 +66,6 @@ class TrainResult:
         """JSON-ready (without the model)."""
         return json.loads(json.dumps({f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}))
 
-
-@contextmanager
-def _threads(n: int | None):
-    old = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _holdout_seed(seed: int, domain: str) -> int:
