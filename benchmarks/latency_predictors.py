@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from archscout.hardware import NB201Bench
+from archscout.hardware._devices import device_of
 from archscout.hardware._nb201 import HWNB_NB201_METRICS
 from archscout.hardware._predictors import evaluate, get_predictor
 from archscout.spaces import get_space
@@ -21,10 +22,6 @@ from archscout.spaces import get_space
 SEEDS, N_TRAIN, N_FEW = 5, 100, 20
 PREDICTORS = ("linear", "additive", "gbm", "flops", "fewshot", "stacked")
 STRICT = ("edgegpu_latency", "raspi4_latency", "pixel3_latency", "eyeriss_latency", "fpga_latency")
-
-
-def device_of(metric: str) -> str:
-    return metric.split("_latency")[0]
 
 
 def main() -> None:

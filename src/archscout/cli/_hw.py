@@ -151,7 +151,8 @@ def hw_predict(space: str, dataset: str, device: str, n_train: int, few_shot: bo
     makers: dict[str, dict[str, Any]] = {"linear": {}, "additive": {}, "gbm": {},
                                          "flops": {"flops": bench.column("flops")}, "stacked": {}}
     if few_shot:
-        device_of = lambda c: c.split("_latency")[0]  # noqa: E731
+        from archscout.hardware._devices import device_of
+
         others = [c for c in bench.metrics if "_latency" in c and not c.endswith("_predicted")
                   and device_of(c) != device_of(column)]
         reference = np.stack([bench.column(c) for c in others], axis=1)

@@ -55,6 +55,11 @@ HELP_COLUMNS = {
 }
 
 
+def device_of(metric: str) -> str:
+    """The device a latency metric belongs to: ``1080ti_latency_bs32`` -> ``1080ti``."""
+    return metric.split("_latency")[0]
+
+
 def help_metric_name(column: str) -> str:
     device, batch = HELP_COLUMNS[column]
     return f"{device}_latency" + (f"_bs{batch}" if batch else "")
