@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -41,6 +40,7 @@ from archscout.autospace._learned import LearnedSpace, register_learned
 from archscout.autospace._population import INITS, Population
 from archscout.autospace._supernet import CellModule, EvolutionSupernet, Skeleton
 from archscout.exceptions import ArchscoutError, UnknownNameError
+from archscout._progress import progress_bar
 from archscout.train._loop import torch_threads as _threads
 
 CHECKPOINT = "checkpoint.pt"
@@ -313,7 +313,8 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
         seconds_before = ckpt["seconds"]
     b = min(c.batch_size, len(halves.y_w), len(halves.y_a))
     done_now, stopped_early = 0, False
-    with _threads(c.threads), _bar(progress, c.iterations - len(history), c.steps_per_iter) as tick:
+    total = (c.iterations - len(history)) * c.steps_per_iter
+    with _threads(c.threads), progress_bar("evolve", total, progress) as tick:
         for it in range(len(history) + 1, c.iterations + 1):
             if stop_after is not None and done_now >= stop_after:
                 break
@@ -416,16 +417,3 @@ def _acc(t: list, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor) -> Non
 
 
 
-@contextmanager
-def _bar(show: bool, iterations: int, steps: int) -> Iterator[Callable[[], None]]:
-    if not show or iterations <= 0:
-        yield lambda: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-        TimeRemainingColumn
-
-    with Progress(TextColumn("evolve"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True) as p:
-        task = p.add_task("evolve", total=iterations * steps)
-        yield lambda: p.advance(task)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -68,6 +70,21 @@ class ResNetBasicBlock(nn.Module):
         return self.downsample(x) + self.conv_b(self.conv_a(x))
 
 
+def nb201_skeleton(C: int, N: int, in_channels: int,
+                   make_cell: Callable[[int], nn.Module]) -> tuple[nn.Module, list[nn.Module], int]:
+    """NB201's macro skeleton: the stem, then 3 stages of N cells (C, 2C, 4C channels) joined by residual
+    reductions; returns (stem, layers, channels of the last stage). Shared by the network and the supernet."""
+    stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
+    layers: list[nn.Module] = []
+    c_prev = C
+    for stage, c in enumerate((C, 2 * C, 4 * C)):
+        if stage:
+            layers.append(ResNetBasicBlock(c_prev, c, 2))
+        layers.extend(make_cell(c) for _ in range(N))
+        c_prev = c
+    return stem, layers, c_prev
+
+
 class TinyNetwork(nn.Module):
     """NB201's network for an arch string: 3N cells + 2 reductions + head. ``forward`` returns logits.
 
@@ -87,14 +104,7 @@ class TinyNetwork(nn.Module):
 
         self.arch = get_space("nb201").parse(arch)
         self.return_features = return_features
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
-        layers: list[nn.Module] = []
-        c_prev = C
-        for stage, c in enumerate((C, 2 * C, 4 * C)):
-            if stage:
-                layers.append(ResNetBasicBlock(c_prev, c, 2))
-            layers.extend(InferCell(self.arch.ops, c) for _ in range(N))
-            c_prev = c
+        self.stem, layers, c_prev = nb201_skeleton(C, N, in_channels, lambda c: InferCell(self.arch.ops, c))
         self.cells = nn.Sequential(*layers)
         self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=True))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)

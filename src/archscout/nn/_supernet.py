@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archscout.nn._nb201 import ResNetBasicBlock
+from archscout.nn._nb201 import nb201_skeleton
 from archscout.spaces._nb201 import NB201_EDGES, NB201_OPS
 
 NONE, SKIP, CONV1, CONV3, POOL = range(5)
@@ -174,14 +174,8 @@ class NB201Supernet(nn.Module):
     def __init__(self, C: int = 16, N: int = 5, num_classes: int = 10, in_channels: int = 3, affine: bool = False,
                  track_running_stats: bool = True):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
-        layers: list[nn.Module] = []
-        c_prev = C
-        for stage, c in enumerate((C, 2 * C, 4 * C)):
-            if stage:
-                layers.append(ResNetBasicBlock(c_prev, c, 2))
-            layers.extend(SearchCell(c, affine, track_running_stats) for _ in range(N))
-            c_prev = c
+        self.stem, layers, c_prev = nb201_skeleton(C, N, in_channels,
+                                                   lambda c: SearchCell(c, affine, track_running_stats))
         self.cells = nn.ModuleList(layers)
         self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=True))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)

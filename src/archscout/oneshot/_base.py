@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from archscout._progress import progress_bar
 from archscout._registry import Registry
 from archscout.data import DomainData, holdout
 from archscout.exceptions import ArchscoutError, UnknownNameError
@@ -369,7 +370,7 @@ class OneShotMethod(abc.ABC):
             check_identity(run_dir, identity)
         with _threads(config.threads):
             state, history = self._setup(space, config, cost, halves, run_dir)
-            with _bar(progress, config.epochs - len(history), _steps(halves, config)) as tick:
+            with progress_bar("search", (config.epochs - len(history)) * _steps(halves, config), progress) as tick:
                 for epoch in range(len(history) + 1, config.epochs + 1):
                     history.append(self._epoch(state, epoch, halves, tick))
                     if run_dir is not None:
@@ -480,22 +481,6 @@ def prepare(data: DomainData, config: OneShotConfig) -> Halves:
     x = (x - m) / s
     return Halves(x[w_idx], y[w_idx], x[a_idx], y[a_idx], data.num_classes)
 
-
-
-@contextmanager
-def _bar(show: bool, epochs: int, steps: int) -> Iterator[Callable[[], None]]:
-    """A rich progress bar over the remaining steps (on stderr), or a no-op."""
-    if not show:
-        yield lambda: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-        TimeRemainingColumn
-
-    with Progress(TextColumn("search"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True) as p:
-        task = p.add_task("search", total=epochs * steps)
-        yield lambda: p.advance(task)
 
 
 # -- registry ---------------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import json
 import statistics
 import zlib
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import torch
 from archscout.data import Domain, DomainData, holdout
 from archscout.exceptions import ArchscoutError, InvalidArchError
 from archscout.spaces import get_space
+from archscout._progress import progress_bar
 from archscout.train._augment import Classifier, channel_stats
 from archscout.train._config import TrainConfig
 from archscout.train._loop import RunData, check_identity, fit, load_weights, seed_everything
@@ -152,7 +152,8 @@ def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = 
     model = make(x)  # before the progress bar: bad settings and a foreign run directory fail on a clean line
     if run_dir is not None:
         check_identity(run_dir, identity)
-    with _threads(config.threads), _bar(progress, config, [main, *lodo_data.values()]) as tick:
+    total = _batches(config, [main, *lodo_data.values()])
+    with _threads(config.threads), progress_bar("train", total, progress) as tick:
         history, weights = fit(model, main, config, run_dir=run_dir, identity=identity, on_batch=tick,
                                on_epoch=on_epoch)
         lodo = {}
@@ -186,21 +187,8 @@ def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = 
     return result
 
 
-@contextmanager
-def _bar(show: bool, config: TrainConfig, runs: list[RunData]):
-    """A rich progress bar over all batches of all runs (on stderr), or a no-op."""
-    if not show:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-        TimeRemainingColumn
-
-    total = sum(max(1, len(r.y) // config.batch_size) for r in runs) * config.epochs
-    with Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True) as p:
-        task = p.add_task("train", total=total)
-        yield lambda: p.advance(task)
+def _batches(config: TrainConfig, runs: list[RunData]) -> int:
+    return sum(max(1, len(r.y) // config.batch_size) for r in runs) * config.epochs
 
 
 def _spread(values: list[float]) -> dict[str, float]:
