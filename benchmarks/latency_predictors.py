@@ -20,7 +20,7 @@ from archscout.hardware._predictors import evaluate, get_predictor
 from archscout.spaces import get_space
 
 SEEDS, N_TRAIN, N_FEW = 5, 100, 20
-PREDICTORS = ("linear", "additive", "gbm", "flops", "fewshot", "stacked")
+PREDICTORS = ("linear", "additive", "gbm", "structure", "flops", "fewshot", "stacked")
 STRICT = ("edgegpu_latency", "raspi4_latency", "pixel3_latency", "eyeriss_latency", "fpga_latency")
 
 

@@ -4,7 +4,7 @@ import json
 
 from archscout.cli import main
 
-FAST = ["--repeats", "2", "--warmup", "0", "--backend", "torch"]
+FAST = ["--repeats", "2", "--runs", "2", "--warmup", "0", "--backend", "torch"]
 
 
 def test_measure_extends_and_registers(tmp_path, capsys):
@@ -13,7 +13,8 @@ def test_measure_extends_and_registers(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["device"] == "clicpu" and out["archs"] == 2 and out["table_rows"] == 2
     assert out["fingerprint"]["threads"] == 1 and out["fingerprint"]["backend"] == "torch"
-    assert 0 < out["median_ms"]["min"] <= out["median_ms"]["max"] and out["cv"]["median"] >= 0
+    assert 0 < out["latency_ms"]["min"] <= out["latency_ms"]["max"] and out["cv"]["median"] >= 0
+    assert out["cv_runs"]["median"] >= 0 and out["reference_ms"]["min"] > 0
     # the seeded sample extends: 3 archs = the same 2 + 1 new
     assert main(["hw", "measure", "--archs", "3", "--json", *FAST, *root]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -27,7 +28,7 @@ def test_measure_fbnet(tmp_path, capsys):
     args = ["hw", "measure", "--space", "fbnet", "--dataset", "cifar100", "--archs", "1", "--json", *FAST]
     assert main([*args, "--root", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["archs"] == 1 and out["space"] == "fbnet" and out["median_ms"]["min"] > 0
+    assert out["archs"] == 1 and out["space"] == "fbnet" and out["latency_ms"]["min"] > 0
 
 
 def test_measure_bad_input_is_one_line(tmp_path, capsys):

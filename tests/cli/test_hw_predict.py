@@ -9,7 +9,7 @@ def test_predict_json_has_every_predictor_and_the_flops_baseline(capsys):
     assert main(["hw", "predict", "--device", "raspi4", "--train", "60", "--few-shot", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["device"] == "raspi4_latency" and out["train"] == 60 and out["test"] == 15625 - 60
-    assert set(out["predictors"]) == {"linear", "additive", "gbm", "flops", "fewshot", "stacked"}
+    assert set(out["predictors"]) == {"linear", "additive", "gbm", "structure", "flops", "fewshot", "stacked"}
     for r in out["predictors"].values():
         assert set(r) == {"spearman", "kendall", "within_5pct", "within_10pct"} and -1 <= r["spearman"] <= 1
     assert out["predictors"]["fewshot"]["spearman"] > out["predictors"]["flops"]["spearman"]

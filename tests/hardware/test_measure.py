@@ -1,5 +1,6 @@
 import json
 import math
+import statistics
 
 import numpy as np
 
@@ -8,11 +9,12 @@ from torch import nn
 
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.hardware import _measured, get_cost_model, get_device, resolve_metric
-from archscout.hardware._measure import MeasurementTable, device_fingerprint, measure_latency
+from archscout.hardware._measure import MeasurementTable, device_fingerprint, measure_latency, time_interleaved
 from archscout.hardware._measured import measure_archs
 from archscout.spaces import get_space
 
-FAST = dict(warmup_s=0.01, repeats=3)
+FAST = dict(warmup_s=0.01, repeats=3, runs=2)
+FIELDS = {"latency_ms", "median_ms", "mean_ms", "std_ms", "cv", "cv_runs", "repeats", "runs"}
 NET = dict(C=4, N=1, num_classes=10)
 
 
@@ -31,9 +33,9 @@ def test_measure_latency_backends(backend):
     before = torch.get_num_threads()
     model = _tiny().train()
     res = measure_latency(model, (3, 8, 8), backend=backend, threads=1, batch_size=2, **FAST)
-    assert set(res) == {"median_ms", "mean_ms", "std_ms", "cv", "repeats"}
-    assert res["median_ms"] > 0 and res["mean_ms"] > 0 and res["std_ms"] >= 0
-    assert math.isfinite(res["cv"]) and res["repeats"] == 3
+    assert set(res) == FIELDS
+    assert 0 < res["latency_ms"] <= res["median_ms"] and res["mean_ms"] > 0 and res["std_ms"] >= 0
+    assert math.isfinite(res["cv"]) and math.isfinite(res["cv_runs"]) and (res["repeats"], res["runs"]) == (3, 2)
     assert torch.get_num_threads() == before and model.training
 
 
@@ -78,6 +80,28 @@ def test_fingerprint():
     assert device_fingerprint("torch", 1, 4)["fingerprint_id"] != a["fingerprint_id"]
 
 
+def test_time_interleaved_spreads_repeats_over_rounds():
+    calls: list[int] = []
+    runners = [lambda j=j: calls.append(j) for j in range(3)]
+    res = time_interleaved(runners, warmup_s=0.0, repeats=4, runs=2, seed=1)
+    timed = calls[3:]  # after one warm-up call each
+    assert len(timed) == 3 * 4 * (1 + 2) and all(r["repeats"] == 4 and r["runs"] == 2 for r in res)
+    rounds = [timed[k * 9:(k + 1) * 9] for k in range(4)]
+    assert all(sorted(r) == [0, 0, 0, 1, 1, 1, 2, 2, 2] for r in rounds)  # each once per round: 1 untimed + 2 runs
+    assert all(len(set(r[i:i + 3])) == 1 for r in rounds for i in (0, 3, 6))  # back to back
+    assert len({tuple(r[::3]) for r in rounds}) > 1  # in shuffled orders
+    with pytest.raises(ArchscoutError, match="repeats and runs"):
+        time_interleaved(runners, repeats=0)
+
+
+def test_fastest_run_is_the_latency():
+    from archscout.hardware._measure import _summary
+
+    res = _summary([[0.002, 0.001], [0.004, 0.003]])
+    assert res["latency_ms"] == pytest.approx(1.0) and res["median_ms"] == pytest.approx(2.5)
+    assert res["cv_runs"] == pytest.approx(statistics.median([0.5 / 1.5, 0.5 / 3.5]))
+
+
 def test_table_roundtrip(tmp_path):
     t = MeasurementTable(tmp_path / "x.csv")
     assert len(t.load()) == 0 and t.done(["a"]) == []
@@ -93,24 +117,24 @@ def test_measure_archs_resumes(tmp_path, monkeypatch):
     sp = get_space("nb201")
     archs = [sp.to_str(sp.sample(i)) for i in range(3)]
     calls = []
-    real = _measured.measure_latency
+    real = _measured.make_runner
 
     def counting(*a, **k):
         calls.append(1)
         return real(*a, **k)
 
-    monkeypatch.setattr(_measured, "measure_latency", counting)
+    monkeypatch.setattr(_measured, "make_runner", counting)
     kw = dict(input_shape=(3, 8, 8), backend="torch", threads=1, root=tmp_path, net_cfg=NET, **FAST)
     seen = []
     df = measure_archs("nb201", archs[:2], progress=lambda i, n, key: seen.append((i, n)), **kw)
     n_unique = len(set(archs[:2]))
-    assert len(df) == n_unique == len(calls) and seen[-1] == (n_unique, n_unique)
-    assert (df["median_ms"] > 0).all()
+    assert len(df) == n_unique == len(calls) - 1 and seen[-1] == (n_unique, n_unique)  # + the reference
+    assert (df["latency_ms"] > 0).all() and (df["ref_ms"] > 0).all()
     calls.clear()
     df = measure_archs("nb201", archs[:2], **kw)
     assert calls == [] and len(df) == n_unique
     df = measure_archs("nb201", archs, **kw)
-    assert len(calls) == len(set(archs)) - n_unique and len(df) == len(set(archs))
+    assert len(calls) == len(set(archs)) - n_unique + 1 and len(df) == len(set(archs))
     # another thread count is another device: a separate folder and registry entry
     df2 = measure_archs("nb201", archs[:1], **{**kw, "threads": 2})
     assert len(df2) == 1
@@ -126,19 +150,20 @@ def test_measure_archs_resumes(tmp_path, monkeypatch):
 def test_interrupted_run_keeps_finished(tmp_path, monkeypatch):
     sp = get_space("nb201")
     archs = [sp.to_str(sp.sample(i)) for i in range(4)]
-    kw = dict(input_shape=(3, 8, 8), backend="torch", root=tmp_path, net_cfg=NET, **FAST)
+    kw = dict(input_shape=(3, 8, 8), backend="torch", root=tmp_path, net_cfg=NET, batch=2, **FAST)
 
     def stop(i, n, key):
-        if i == 2:
+        if i == 3:  # while the second batch is being saved
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         measure_archs("nb201", archs, progress=stop, **kw)
+    assert len(MeasurementTable(next(tmp_path.glob("*/nb201_cifar10.csv")))) == 3
     calls = []
-    real = _measured.measure_latency
-    monkeypatch.setattr(_measured, "measure_latency", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = _measured.make_runner
+    monkeypatch.setattr(_measured, "make_runner", lambda *a, **k: calls.append(1) or real(*a, **k))
     df = measure_archs("nb201", archs, **kw)
-    assert len(calls) == len(set(archs)) - 2 and len(df) == len(set(archs))
+    assert len(calls) == len(set(archs)) - 3 + 1 and len(df) == len(set(archs))  # + the reference
 
 
 def test_measured_device_is_first_class(tmp_path):

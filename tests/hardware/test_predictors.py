@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from archscout.exceptions import ArchscoutError
-from archscout.hardware._predictors import evaluate, get_predictor, list_predictors
+from archscout.hardware._predictors import evaluate, get_predictor, list_predictors, structure_features
 from archscout.spaces import get_space
 
 OPS = get_space("nb201").ops_table.astype(np.int64)
@@ -56,6 +56,31 @@ def test_gbm_fits_and_ranks():
     assert r["spearman"] > 0.95
 
 
+def test_structure_features_of_a_known_cell():
+    sp = get_space("nb201")
+    # node1 = conv3(x0); node2 = conv1(x0) + pool(x1); node3 = skip(x0) + none(x1) + none(x2)
+    ops = np.array([sp.ops_table[sp.index(sp.parse(
+        "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|none~2|"))]])
+    f = structure_features(ops)[0]
+    # per source node: any conv, any pool, any skip, any none, number of convs
+    assert f[:15].tolist() == [1, 0, 1, 0, 2, 0, 1, 0, 1, 0, 0, 0, 0, 1, 0]
+    # live inputs of nodes 1, 2, 3 (one-hot over 0..node): nodes 1 and 2 feed only `none` edges, so
+    # they are on no input-output path: 0; 0; 1 (the skip)
+    assert f[15:].tolist() == [1, 0, 1, 0, 0, 0, 1, 0, 0]
+
+
+def test_structure_learns_what_one_hot_cannot():
+    rng = np.random.default_rng(4)
+    table = rng.uniform(0.1, 1.0, (6, 5))
+    relus = sum(np.isin(OPS[:, [k for k, s in enumerate((0, 0, 1, 0, 1, 2)) if s == src]], (2, 3)).any(1)
+                for src in range(3))  # a ReLU per node that some convolution reads, shared by them
+    y = 1.0 + table[np.arange(6), OPS].sum(1) + 0.8 * relus
+    tr = rng.choice(len(OPS), 100, replace=False)
+    within = {name: evaluate(y, get_predictor(name).fit(OPS[tr], y[tr]).predict(OPS))["within_5pct"]
+              for name in ("linear", "structure")}
+    assert within["structure"] > 0.99 > within["linear"]
+
+
 def test_fewshot_beats_scratch_on_two_devices():
     rng = np.random.default_rng(2)
     known = np.exp(rng.normal(0, 0.5, (6, 5)))
@@ -83,7 +108,7 @@ def test_errors():
         get_predictor("gbm").predict(OPS[:2])
     with pytest.raises(ArchscoutError, match="one latency per arch"):
         get_predictor("flops").fit(OPS[:5], np.ones(4))
-    assert set(list_predictors()) == {"linear", "additive", "gbm", "flops", "fewshot", "stacked"}
+    assert set(list_predictors()) == {"linear", "additive", "gbm", "structure", "flops", "fewshot", "stacked"}
 
 
 def test_stacked_leans_on_the_model_that_generalizes():
@@ -95,4 +120,4 @@ def test_stacked_leans_on_the_model_that_generalizes():
     assert m.weights["fewshot"] > 0.9 and sum(m.weights.values()) == pytest.approx(1.0)
     assert evaluate(target, m.predict(OPS))["spearman"] > 0.99
     plain = get_predictor("stacked").fit(OPS[tr], target[tr])  # no reference: blends the one-hot models only
-    assert set(plain.weights) == {"linear", "additive", "gbm"}
+    assert set(plain.weights) == {"linear", "additive", "gbm", "structure"}

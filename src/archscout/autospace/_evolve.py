@@ -196,7 +196,7 @@ class CellCost:
 
             m = CellModule(cell, s.c_in, s.c_out, s.stride, self.skeleton.expansion)
             self.cache[key] = float(measure_latency(m, (s.c_in, s.h, s.h), threads=1, warmup_s=0.02,
-                                                    repeats=15)["median_ms"])
+                                                    repeats=15, runs=1)["median_ms"])
         return self.cache[key]
 
     def fixed(self, num_classes: int, in_channels: int) -> float:
@@ -211,7 +211,7 @@ class CellCost:
             net.fc = nn.Linear(self.skeleton.stem, num_classes)  # no layers: the head reads the stem
             self.cache[key] = float(measure_latency(net, (in_channels, self.skeleton.input_size,
                                                           self.skeleton.input_size), threads=1, warmup_s=0.02,
-                                                    repeats=15)["median_ms"])
+                                                    repeats=15, runs=1)["median_ms"])
         return self.cache[key]
 
 

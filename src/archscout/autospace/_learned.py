@@ -113,7 +113,7 @@ class SkeletonSpace(SearchSpace):
         net = self.build(arch, num_classes, in_channels)
         s = self.skeleton
         return float(measure_latency(net, (in_channels, s.input_size, s.input_size), threads=1, warmup_s=0.05,
-                                     repeats=repeats)["median_ms"])
+                                     repeats=repeats, runs=1)["median_ms"])
 
     def sample_within(self, rng: np.random.Generator, max_macs: float | None, tries: int = 10000) -> Arch:
         """A uniformly random arch with MAdds <= ``max_macs`` (rejection sampling)."""

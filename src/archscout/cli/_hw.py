@@ -148,7 +148,7 @@ def hw_predict(space: str, dataset: str, device: str, n_train: int, few_shot: bo
     rng = np.random.default_rng(seed)
     tr = rng.choice(ok, n_train, replace=False)
     te = np.setdiff1d(ok, tr)
-    makers: dict[str, dict[str, Any]] = {"linear": {}, "additive": {}, "gbm": {},
+    makers: dict[str, dict[str, Any]] = {"linear": {}, "additive": {}, "gbm": {}, "structure": {},
                                          "flops": {"flops": bench.column("flops")}, "stacked": {}}
     if few_shot:
         from archscout.hardware._devices import device_of
@@ -207,8 +207,14 @@ def _sample_archs(space: str, n: int, seed: int) -> list[str]:
 @click.option("--backend", type=click.Choice(["onnxruntime", "torch"]), default="onnxruntime", show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Intra-op threads.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--repeats", type=click.IntRange(min=2), default=20, show_default=True, help="Timed runs per arch.")
-@click.option("--warmup", type=click.FloatRange(min=0), default=0.2, show_default=True, help="Warm-up seconds.")
+@click.option("--repeats", type=click.IntRange(min=2), default=20, show_default=True,
+              help="Repeats per arch, in shuffled rounds over a batch of archs; the latency is their median.")
+@click.option("--runs", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Back-to-back runs per repeat; the fastest is the repeat's value.")
+@click.option("--batch", "arch_batch", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Archs measured together (interleaved) and saved together.")
+@click.option("--warmup", type=click.FloatRange(min=0), default=0.1, show_default=True,
+              help="Warm-up seconds per arch.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the arch sample.")
 @click.option("--pin-cpu", type=click.IntRange(min=0), default=None, help="Pin the measuring process to this CPU.")
 @click.option("--realtime", is_flag=True, help="Real-time (FIFO) priority while measuring (root or CAP_SYS_NICE).")
@@ -217,8 +223,8 @@ def _sample_archs(space: str, n: int, seed: int) -> list[str]:
               help="Measurement store (default $ARCHSCOUT_HOME/measurements, i.e. ~/.archscout/measurements).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (no progress bar).")
 def hw_measure(space: str, dataset: str, n_archs: int, backend: str, threads: int, batch_size: int, repeats: int,
-               warmup: float, seed: int, pin_cpu: int | None, realtime: bool, name: str | None, root: str | None,
-               as_json: bool) -> None:
+               runs: int, arch_batch: int, warmup: float, seed: int, pin_cpu: int | None, realtime: bool,
+               name: str | None, root: str | None, as_json: bool) -> None:
     """Measure the latency of random archs on this machine; the set-up becomes a device of the registry.
 
     Interrupt at any time (Ctrl-C): re-running the same command measures only what is missing.
@@ -229,14 +235,14 @@ def hw_measure(space: str, dataset: str, n_archs: int, backend: str, threads: in
         TimeRemainingColumn
 
     from archscout.hardware import measure_archs
-    from archscout.hardware._measured import SETTINGS, measurements_root
+    from archscout.hardware._measured import SETTINGS, drift_corrected, measurements_root
 
     if (space, dataset) not in SETTINGS:
         raise UnknownNameError("space/dataset to measure", f"{space}/{dataset}", [f"{s}/{d}" for s, d in SETTINGS])
     keys = _sample_archs(space, n_archs, seed)
     console = Console(stderr=True)
     kw = dict(dataset=dataset, backend=backend, threads=threads, batch_size=batch_size, name=name, root=root,
-              warmup_s=warmup, repeats=repeats, pin_cpu=pin_cpu, realtime=realtime)
+              warmup_s=warmup, repeats=repeats, runs=runs, batch=arch_batch, pin_cpu=pin_cpu, realtime=realtime)
     # the bar starts with the first finished arch, so that set-up errors print on a clean line
     bar = Progress(TextColumn("measure"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TimeRemainingColumn(), console=console, transient=True, disable=as_json)
@@ -259,20 +265,24 @@ def hw_measure(space: str, dataset: str, n_archs: int, backend: str, threads: in
         raise click.exceptions.Exit(130) from None
     device, fp = df.attrs["device"], df.attrs["fingerprint"]
     sel = df[df["key"].isin(set(keys))]
+    latency = drift_corrected(sel)
     out = {"device": device, "fingerprint": fp, "space": space, "dataset": dataset, "archs": len(sel),
            "table_rows": len(df), "table": df.attrs["table"],
-           "median_ms": {q: float(np.quantile(sel["median_ms"], p)) for q, p in
-                         (("min", 0.0), ("median", 0.5), ("max", 1.0))},
-           "cv": {"median": float(sel["cv"].median()), "p90": float(sel["cv"].quantile(0.9))}}
+           "latency_ms": {q: float(np.quantile(latency, p)) for q, p in (("min", 0.0), ("median", 0.5), ("max", 1.0))},
+           "cv": {"median": float(sel["cv"].median()), "p90": float(sel["cv"].quantile(0.9))},
+           "cv_runs": {"median": float(sel["cv_runs"].median()), "p90": float(sel["cv_runs"].quantile(0.9))},
+           "reference_ms": {"min": float(sel["ref_ms"].min()), "max": float(sel["ref_ms"].max())}}
     if as_json:
         click.echo(json.dumps(out))
         return
     out_console = Console()
     out_console.print(f"[bold]{device}[/bold]: {fp['cpu']}, {backend} {fp['backend_version']}, {threads} thread(s), "
                       f"batch {batch_size}", soft_wrap=True)
-    out_console.print(f"{len(sel)} archs ({space}/{dataset}); latency median {out['median_ms']['median']:.3f} ms "
-                      f"(range {out['median_ms']['min']:.3f}-{out['median_ms']['max']:.3f}); coefficient of "
-                      f"variation median {out['cv']['median']:.1%}, 90th percentile {out['cv']['p90']:.1%}",
+    lat, cv, cvr, ref = out["latency_ms"], out["cv"], out["cv_runs"], out["reference_ms"]
+    out_console.print(f"{len(sel)} archs ({space}/{dataset}); latency median {lat['median']:.3f} ms (range "
+                      f"{lat['min']:.3f}-{lat['max']:.3f}); coefficient of variation, median (90th percentile): "
+                      f"back-to-back runs {cvr['median']:.1%} ({cvr['p90']:.1%}), all runs {cv['median']:.1%} "
+                      f"({cv['p90']:.1%}); reference arch {ref['min']:.3f}-{ref['max']:.3f} ms over batches",
                       soft_wrap=True)
     out_console.print(f"table: {out['table']}", soft_wrap=True)
     out_console.print(f"use it: archscout hw predict --space {space} --dataset {dataset} --device {device}",

@@ -14,6 +14,7 @@ import os
 import platform
 import statistics
 import time
+import random
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -43,25 +44,50 @@ def _import_ort():
     return ort
 
 
-def _summary(times_s: list[float]) -> dict[str, float]:
-    ms = [t * 1e3 for t in times_s]
-    mean = statistics.fmean(ms)
-    std = statistics.pstdev(ms) if len(ms) > 1 else 0.0
-    return {"median_ms": statistics.median(ms), "mean_ms": mean, "std_ms": std,
-            "cv": std / mean if mean > 0 else float("nan"), "repeats": len(ms)}
+def _summary(repeats_s: list[list[float]]) -> dict[str, float]:
+    ms = [[t * 1e3 for t in rep] for rep in repeats_s]
+    flat = [t for rep in ms for t in rep]
+    mean = statistics.fmean(flat)
+    std = statistics.pstdev(flat) if len(flat) > 1 else 0.0
+    within = [statistics.pstdev(rep) / statistics.fmean(rep) for rep in ms if len(rep) > 1]
+    return {"latency_ms": min(flat), "median_ms": statistics.median(flat), "mean_ms": mean, "std_ms": std,
+            "cv": std / mean if mean > 0 else float("nan"),
+            "cv_runs": statistics.median(within) if within else float("nan"),
+            "repeats": len(ms), "runs": len(ms[0])}
 
 
-def _time(run: Callable[[], Any], warmup_s: float, repeats: int) -> dict[str, float]:
-    run()  # at least one warm-up call
-    end = time.perf_counter() + warmup_s
-    while time.perf_counter() < end:
-        run()
-    times = []
+def time_interleaved(runners: list[Callable[[], Any]], *, warmup_s: float = 0.1, repeats: int = 20, runs: int = 10,
+                     seed: int = 0) -> list[dict[str, float]]:
+    """Time several networks together: ``repeats`` rounds over all of them in a shuffled order, in each
+    round one untimed and ``runs`` timed back-to-back runs of each network.
+
+    Per network: ``latency_ms``, the fastest run (other processes and the machine's slow moments only
+    ever add time, so the fastest is what repeats best; the rounds spread each network's runs over the
+    whole measurement, so that no network is timed only at a slow moment); ``median_ms``, ``mean_ms``,
+    ``std_ms`` and ``cv`` (std / mean) over all runs, which include the drift between rounds;
+    ``cv_runs``, the median over repeats of the cv of back-to-back runs; ``repeats`` and ``runs``.
+    """
+    if repeats < 1 or runs < 1:
+        raise ArchscoutError(f"repeats and runs must be >= 1, got {repeats} and {runs}")
+    for run in runners:
+        run()  # at least one warm-up call each
+        end = time.perf_counter() + warmup_s
+        while time.perf_counter() < end:
+            run()
+    times: list[list[list[float]]] = [[] for _ in runners]
+    order = list(range(len(runners)))
+    rng = random.Random(seed)
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t0)
-    return _summary(times)
+        rng.shuffle(order)
+        for j in order:
+            run, rep = runners[j], []
+            run()  # untimed: the other networks of the round have taken the caches
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                run()
+                rep.append(time.perf_counter() - t0)
+            times[j].append(rep)
+    return [_summary(t) for t in times]
 
 
 def _onnx_bytes(model: nn.Module, x: torch.Tensor) -> bytes:
@@ -77,41 +103,52 @@ def _onnx_bytes(model: nn.Module, x: torch.Tensor) -> bytes:
     return buf.getvalue()
 
 
-def measure_latency(model: nn.Module, input_shape: Iterable[int], *, backend: str = "torch", threads: int = 1,
-                    batch_size: int = 1, warmup_s: float = 0.2, repeats: int = 20) -> dict[str, float]:
-    """Latency of one forward pass of ``model`` on a ``(batch_size, *input_shape)`` random input.
-
-    Returns ``median_ms``, ``mean_ms``, ``std_ms``, ``cv`` (std / mean) and ``repeats``.
-    """
+def make_runner(model: nn.Module, input_shape: Iterable[int], *, backend: str = "torch", threads: int = 1,
+                batch_size: int = 1) -> Callable[[], Any]:
+    """A no-argument callable running one forward pass of ``model`` (in eval mode) on a random
+    ``(batch_size, *input_shape)`` input with ``backend``; for onnxruntime the model is exported here,
+    so the call itself times only inference. Time torch runners under ``torch.set_num_threads(threads)``."""
     import torch
 
     _check_backend(backend)
-    if repeats < 1:
-        raise ArchscoutError(f"repeats must be >= 1, got {repeats}")
     if threads < 1:
         raise ArchscoutError(f"threads must be >= 1, got {threads}")
-    shape = (int(batch_size), *(int(s) for s in input_shape))
-    was_training = model.training
-    model.eval()
-    old_threads = torch.get_num_threads()
-    try:
-        x = torch.randn(shape)
-        if backend == "torch":
-            torch.set_num_threads(threads)
+    x = torch.randn((int(batch_size), *(int(s) for s in input_shape)))
+    if backend == "torch":
+        model = model.eval()
+
+        def run() -> Any:
             with torch.inference_mode():
-                return _time(lambda: model(x), warmup_s, repeats)
-        ort = _import_ort()
-        data = _onnx_bytes(model, x)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        sess = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
-        name = sess.get_inputs()[0].name
-        feed = {name: x.numpy()}
-        return _time(lambda: sess.run(None, feed), warmup_s, repeats)
+                return model(x)
+
+        return run
+    ort = _import_ort()
+    was_training = model.training
+    try:
+        data = _onnx_bytes(model.eval(), x)
     finally:
-        torch.set_num_threads(old_threads)
+        model.train(was_training)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    sess = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+    feed = {sess.get_inputs()[0].name: x.numpy()}
+    return lambda: sess.run(None, feed)
+
+
+def measure_latency(model: nn.Module, input_shape: Iterable[int], *, backend: str = "torch", threads: int = 1,
+                    batch_size: int = 1, warmup_s: float = 0.1, repeats: int = 20, runs: int = 10) -> dict[str, float]:
+    """Latency of one forward pass of ``model`` on a ``(batch_size, *input_shape)`` random input, timed
+    in ``repeats`` rounds of ``runs`` back-to-back runs; the fields of ``time_interleaved``."""
+    from archscout.train._loop import torch_threads
+
+    was_training = model.training
+    try:
+        run = make_runner(model, input_shape, backend=backend, threads=threads, batch_size=batch_size)
+        with torch_threads(threads if backend == "torch" else None):
+            return time_interleaved([run], warmup_s=warmup_s, repeats=repeats, runs=runs)[0]
+    finally:
         model.train(was_training)
 
 
@@ -149,7 +186,7 @@ def device_fingerprint(backend: str = "torch", threads: int = 1, batch_size: int
 class MeasurementTable:
     """A CSV of measurements keyed by ``key`` (e.g. an arch string); every ``add`` is written at once."""
 
-    COLUMNS = ["key", "median_ms", "mean_ms", "std_ms", "cv", "repeats"]
+    COLUMNS = ["key", "latency_ms", "median_ms", "mean_ms", "std_ms", "cv", "cv_runs", "repeats", "runs", "ref_ms"]
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -184,4 +221,4 @@ class MeasurementTable:
         self._keys.add(str(key))
 
 
-__all__ = ["BACKENDS", "MeasurementTable", "device_fingerprint", "measure_latency"]
+__all__ = ["BACKENDS", "MeasurementTable", "device_fingerprint", "make_runner", "measure_latency", "time_interleaved"]

@@ -20,7 +20,8 @@ import pandas as pd
 
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.hardware._base import DEVICES, Device, MetricInfo
-from archscout.hardware._measure import MeasurementTable, _check_backend, device_fingerprint, measure_latency
+from archscout.hardware._measure import MeasurementTable, _check_backend, device_fingerprint, make_runner, \
+    time_interleaved
 
 # the standard settings: input shape and network of the HW-NAS-Bench / NB201 conventions
 SETTINGS: dict[tuple[str, str], tuple[tuple[int, ...], dict[str, Any]]] = {
@@ -126,7 +127,8 @@ def device_folder(name: str, root: str | os.PathLike | None = None) -> Path:
 
 
 def measured_table(name: str, space: str, dataset: str, root: str | os.PathLike | None = None) -> pd.DataFrame:
-    """A measured device's table for one setting: key (arch string), median_ms, mean_ms, std_ms, cv, repeats."""
+    """A measured device's table for one setting: one row per arch (``key``, its string) with the
+    fields of ``time_interleaved`` and ``ref_ms``, the reference arch's latency in the same batch."""
     _setting(space, dataset)
     path = device_folder(name, root) / f"{space}_{dataset}.csv"
     if not path.exists():
@@ -197,22 +199,28 @@ def quiet_cpu(pin_cpu: int | None = None, realtime: bool = False):
 
 def measure_archs(space: str, archs: Iterable[Any], *, dataset: str = "cifar10", backend: str = "onnxruntime",
                   threads: int = 1, batch_size: int = 1, name: str | None = None,
-                  root: str | os.PathLike | None = None, warmup_s: float = 0.2, repeats: int = 20,
-                  pin_cpu: int | None = None, realtime: bool = False,
+                  root: str | os.PathLike | None = None, warmup_s: float = 0.1, repeats: int = 20, runs: int = 10,
+                  batch: int = 100, pin_cpu: int | None = None, realtime: bool = False,
                   input_shape: Iterable[int] | None = None, net_cfg: dict[str, Any] | None = None,
                   progress: Callable[[int, int, str], Any] | None = None) -> pd.DataFrame:
     """Measure each arch of ``space`` not yet in this set-up's table; return the whole table
     (``attrs``: the device name, its fingerprint and the table's path).
 
-    The set-up (CPU, threads, batch size, back-end, versions) is a device of the registry, named
-    ``name`` (default ``local-<fingerprint>``); re-running skips what is measured, so an interrupted
-    run loses nothing finished. ``progress(i, n, key)`` is called after each new measurement.
-    ``input_shape``/``net_cfg`` override the standard setting of (space, dataset), e.g. for tiny tests;
-    ``pin_cpu``/``realtime``: see ``quiet_cpu``.
+    Archs are measured ``batch`` at a time, interleaved (``time_interleaved``: ``repeats`` shuffled
+    rounds of ``runs`` runs; the latency is the fastest run), together with a fixed reference arch
+    whose latency in the same rounds is stored as ``ref_ms``, so that drift between batches shows. Each finished
+    batch is written at once: re-running skips what is measured, so an interruption loses at most the
+    batch at hand. The set-up (CPU, threads, batch size, back-end, versions) is a device of the
+    registry, named ``name`` (default ``local-<fingerprint>``). ``progress(i, n, key)`` is called per
+    new arch written. ``input_shape``/``net_cfg`` override the standard setting of (space, dataset),
+    e.g. for tiny tests; ``pin_cpu``/``realtime``: see ``quiet_cpu`` (they apply to the timing only).
     """
     from archscout.spaces import get_space
+    from archscout.train._loop import torch_threads
 
     _check_backend(backend)
+    if batch < 1:
+        raise ArchscoutError(f"batch must be >= 1, got {batch}")
     shape, cfg = _setting(space, dataset)
     shape = tuple(int(s) for s in (input_shape or shape))
     cfg = dict(net_cfg or cfg)
@@ -222,16 +230,27 @@ def measure_archs(space: str, archs: Iterable[Any], *, dataset: str = "cifar10",
     parsed = [sp.parse(a) for a in archs]  # bad archs fail before anything is measured
     fp = device_fingerprint(backend, threads, batch_size)
     folder, info = _open_device(fp, measurements_root(root), name)
+    reference = sp.to_str(sp.sample(np.random.default_rng(0)))
     _check_table_setting(folder / f"{space}_{dataset}.json",
-                         {"input_shape": list(shape), "net_cfg": cfg, "warmup_s": warmup_s, "repeats": repeats})
+                         {"input_shape": list(shape), "net_cfg": cfg, "warmup_s": warmup_s, "repeats": repeats,
+                          "runs": runs, "reference": reference})
     table = MeasurementTable(folder / f"{space}_{dataset}.csv")
     todo = list(dict.fromkeys(k for k in (sp.to_str(a) for a in parsed) if k not in table))
+
+    def runner(key: str) -> Callable[[], Any]:
+        return make_runner(sp.build(sp.from_str(key), **cfg), shape, backend=backend, threads=threads,
+                           batch_size=batch_size)
+
     try:
-        with quiet_cpu(pin_cpu, realtime):
-            for i, key in enumerate(todo, 1):
-                model = sp.build(sp.from_str(key), **cfg)
-                table.add(key, measure_latency(model, shape, backend=backend, threads=threads,
-                                               batch_size=batch_size, warmup_s=warmup_s, repeats=repeats))
+        ref = runner(reference) if todo else None
+        for start in range(0, len(todo), batch):
+            keys = todo[start:start + batch]
+            runners = [runner(k) for k in keys]  # exports run unpinned: pinned, they are ~10x slower
+            with quiet_cpu(pin_cpu, realtime), torch_threads(threads if backend == "torch" else None):
+                *results, ref_result = time_interleaved([*runners, ref], warmup_s=warmup_s, repeats=repeats,
+                                                        runs=runs, seed=start)
+            for i, (key, result) in enumerate(zip(keys, results), start + 1):
+                table.add(key, {**result, "ref_ms": ref_result["latency_ms"]})
                 if progress is not None:
                     progress(i, len(todo), key)
     finally:
@@ -241,8 +260,16 @@ def measure_archs(space: str, archs: Iterable[Any], *, dataset: str = "cifar10",
     return df
 
 
+def drift_corrected(table: pd.DataFrame) -> np.ndarray:
+    """Each arch's ``latency_ms`` rescaled by the reference arch's latency in its batch against its
+    median over batches, so that a batch measured while the machine ran slower is not slower."""
+    ref = table["ref_ms"].to_numpy(float)
+    return table["latency_ms"].to_numpy(float) * (np.median(ref) / ref)
+
+
 def nb201_columns(device: Device, dataset: str) -> dict[str, np.ndarray]:
-    """NB201 columns of a measured device: measured medians (NaN elsewhere) and a prediction for all archs."""
+    """NB201 columns of a measured device: the measured latencies, drift-corrected (NaN elsewhere),
+    and a prediction for all archs."""
     from archscout.hardware._predictors import get_predictor
     from archscout.spaces import get_space
 
@@ -251,7 +278,7 @@ def nb201_columns(device: Device, dataset: str) -> dict[str, np.ndarray]:
     sp = get_space("nb201")
     df = MeasurementTable(_folders[device.name] / f"nb201_{dataset}.csv").load()
     measured = np.full(sp.size, np.nan)
-    measured[sp.indices(list(df["key"]))] = df["median_ms"].to_numpy(float)
+    measured[sp.indices(list(df["key"]))] = drift_corrected(df)
     cols = {f"{device.name}_latency": measured}
     ok = np.flatnonzero(np.isfinite(measured))
     for predictor in ("stacked", "additive"):
@@ -264,5 +291,5 @@ def nb201_columns(device: Device, dataset: str) -> dict[str, np.ndarray]:
     return cols
 
 
-__all__ = ["SETTINGS", "device_folder", "load_measured_devices", "measure_archs", "measured_table",
+__all__ = ["SETTINGS", "device_folder", "drift_corrected", "load_measured_devices", "measure_archs", "measured_table",
            "measurements_root", "nb201_columns"]

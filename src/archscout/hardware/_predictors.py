@@ -9,9 +9,11 @@ measurement, e.g. Edge TPU's -1) are dropped at fit time, never used as a latenc
                  or ridge least squares; ``table[e, 0]`` (op ``none``) is the 0 reference of each edge.
 * ``gbm``      : ridge on log latency + gradient boosting on its residuals, with one-hot, op-count
                  and pairwise edge-interaction features (non-linear).
+* ``structure``: ridge on one-hot plus cell-structure features (shared ReLUs, adds per node).
 * ``flops``    : baseline latency ~ a * FLOPs + b.
 * ``fewshot``  : transfer from other devices with known latencies for all archs: ridge of the target's
                  log latency on the known devices' log latencies plus one-hot features.
+* ``stacked``  : a non-negative blend of the others, weighted by 5-fold out-of-fold predictions.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from archscout.exceptions import ArchscoutError, UnknownNameError
 
 N_EDGES, N_OPS = 6, 5
 _PAIRS = [(i, j) for i in range(N_EDGES) for j in range(i + 1, N_EDGES)]
+_SOURCE = np.array([0, 0, 1, 0, 1, 2])  # edge k reads node _SOURCE[k] ...
+_TARGET = np.array([1, 2, 2, 3, 3, 3])  # ... and adds into node _TARGET[k]
 
 
 # -- features -----------------------------------------------------------------------------------
@@ -92,6 +96,23 @@ def _interactions(ops: np.ndarray) -> np.ndarray:
     return np.hstack([counts, pair])
 
 
+def structure_features(ops: np.ndarray) -> np.ndarray:
+    """What a runtime computes once per cell rather than once per edge: per source node, whether
+    some edge reading it is a convolution (their ReLU is shared), a pooling, a skip or a ``none``, and
+    how many convolutions read it; per inner node, its number of live inputs (one-hot: the adds)."""
+    ops = np.asarray(ops, dtype=np.int64)
+    cols = []
+    for s in range(3):
+        read = ops[:, _SOURCE == s]
+        cols += [np.isin(read, group).any(1) for group in ((2, 3), (4,), (1,), (0,))]
+        cols.append(np.isin(read, (2, 3)).sum(1))
+    live = effective_ops(ops) != 0
+    for node in (1, 2, 3):
+        degree = live[:, _TARGET == node].sum(1)
+        cols += [degree == d for d in range(node + 1)]
+    return np.stack(cols, axis=1).astype(float)
+
+
 def _clean(archs: Any, y: Any, need: int, name: str) -> tuple[np.ndarray, np.ndarray]:
     ops = as_ops(archs)
     y = np.asarray(y, dtype=float).ravel()
@@ -104,18 +125,19 @@ def _clean(archs: Any, y: Any, need: int, name: str) -> tuple[np.ndarray, np.nda
     return ops, y
 
 
-def _positive(y: np.ndarray, name: str) -> np.ndarray:
+def _positive(y: np.ndarray, name: str, log: bool = True) -> np.ndarray:
     if np.any(y <= 0):
-        raise ArchscoutError(f"{name}: latencies must be > 0 (got min {y.min():g}); it fits log latency")
-    return np.log(y)
+        raise ArchscoutError(f"{name}: latencies must be > 0 (got min {y.min():g})")
+    return np.log(y) if log else y
 
 
-def _ridge(X: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
-    """Ridge with an unpenalized intercept (columns centered)."""
-    mx, my = X.mean(0), y.mean()
+def _ridge(X: np.ndarray, y: np.ndarray, alpha: float, weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Ridge with an unpenalized intercept (columns centered), optionally with sample weights."""
+    w = np.ones(len(y)) if weight is None else weight / weight.mean()
+    mx, my = w @ X / w.sum(), w @ y / w.sum()
     Xc = X - mx
-    w = np.linalg.solve(Xc.T @ Xc + alpha * np.eye(X.shape[1]), Xc.T @ (y - my))
-    return w, float(my - mx @ w)
+    coef = np.linalg.solve(Xc.T @ (w[:, None] * Xc) + alpha * np.eye(X.shape[1]), Xc.T @ (w * (y - my)))
+    return coef, float(my - mx @ coef)
 
 
 class _Predictor:
@@ -228,6 +250,33 @@ class GBMPredictor(_Predictor):
         return out if self.gbm_ is None else out + self.gbm_.predict(self._features(ops))
 
 
+class StructurePredictor(_Predictor):
+    """Ridge on one-hot (edge, op) features plus the cell-structure features (shared ReLUs, adds;
+    ``structure_features``): latency itself, linear in what the cell computes, each arch weighted by
+    1 / latency so that the fit minds relative error, as a latency budget does."""
+
+    name = "structure"
+    min_train = 26
+
+    def __init__(self, alpha: float = 0.1):
+        self.alpha = alpha
+
+    @staticmethod
+    def _features(ops: np.ndarray) -> np.ndarray:
+        return np.hstack([one_hot(ops), structure_features(ops)])
+
+    def fit(self, archs: Any, y: Any) -> "StructurePredictor":
+        ops, y = _clean(archs, y, self.min_train, self.name)
+        weight = 1.0 / _positive(y, self.name, log=False)
+        self.w_, self.b_ = _ridge(self._features(ops), y, self.alpha, weight=weight)
+        self._fitted = True
+        return self
+
+    def predict(self, archs: Any) -> np.ndarray:
+        self._check_fitted()
+        return self._features(as_ops(archs)) @ self.w_ + self.b_
+
+
 class FlopsPredictor(_Predictor):
     """Baseline: latency ~ a * FLOPs + b (NB201 CIFAR-10 MACs unless ``flops`` is given per index)."""
 
@@ -298,7 +347,7 @@ class FewShotPredictor(_Predictor):
 
 
 class StackedPredictor(_Predictor):
-    """A blend of linear, additive, gbm (and fewshot when ``reference`` is given) with non-negative
+    """A blend of linear, additive, gbm, structure (and fewshot when ``reference`` is given) with non-negative
     weights fitted on 5-fold out-of-fold predictions of the training archs (stacking): it leans on
     whichever model generalizes best on this device, judged on training data only."""
 
@@ -310,7 +359,7 @@ class StackedPredictor(_Predictor):
 
     def _members(self) -> dict[str, _Predictor]:
         out: dict[str, _Predictor] = {"linear": LinearPredictor(), "additive": AdditivePredictor(),
-                                      "gbm": GBMPredictor()}
+                                      "gbm": GBMPredictor(), "structure": StructurePredictor()}
         if self.reference is not None:
             out["fewshot"] = FewShotPredictor(self.reference)
         return out
@@ -336,7 +385,7 @@ class StackedPredictor(_Predictor):
 
 
 PREDICTORS: dict[str, Callable[..., _Predictor]] = {
-    "linear": LinearPredictor, "additive": AdditivePredictor, "gbm": GBMPredictor,
+    "linear": LinearPredictor, "additive": AdditivePredictor, "gbm": GBMPredictor, "structure": StructurePredictor,
     "flops": FlopsPredictor, "fewshot": FewShotPredictor, "stacked": StackedPredictor,
 }
 
