@@ -34,7 +34,7 @@ def test_measure_fbnet(tmp_path, capsys):
 def test_measure_bad_input_is_one_line(tmp_path, capsys):
     for args, word in ((["--space", "darts"], "darts/cifar10"), (["--dataset", "ImageNet"], "nb201/ImageNet"),
                        (["--backend", "tensorrt"], "tensorrt"), (["--name", "raspi4"], "built-in"),
-                       (["--name", "bad name!"], "bad name!")):
+                       (["--name", "bad name!"], "bad name!"), (["--lut"], "--space fbnet")):
         assert main(["hw", "measure", "--archs", "1", *FAST, "--root", str(tmp_path), *args]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and word in err, err

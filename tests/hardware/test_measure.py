@@ -128,7 +128,8 @@ def test_measure_archs_resumes(tmp_path, monkeypatch):
     seen = []
     df = measure_archs("nb201", archs[:2], progress=lambda i, n, key: seen.append((i, n)), **kw)
     n_unique = len(set(archs[:2]))
-    assert len(df) == n_unique == len(calls) - 1 and seen[-1] == (n_unique, n_unique)  # + the reference
+    assert len(df) == n_unique == len(calls) - 1  # + the reference arch
+    assert seen[0] == (0, n_unique) and seen[-1] == (n_unique, n_unique)
     assert (df["latency_ms"] > 0).all() and (df["ref_ms"] > 0).all()
     calls.clear()
     df = measure_archs("nb201", archs[:2], **kw)
@@ -164,6 +165,38 @@ def test_interrupted_run_keeps_finished(tmp_path, monkeypatch):
     monkeypatch.setattr(_measured, "make_runner", lambda *a, **k: calls.append(1) or real(*a, **k))
     df = measure_archs("nb201", archs, **kw)
     assert len(calls) == len(set(archs)) - 3 + 1 and len(df) == len(set(archs))  # + the reference
+
+
+def test_fbnet_blocks_are_the_lookup_table():
+    import torch
+
+    from archscout.hardware._fbnet import lut_keys
+
+    stem, layers, head = lut_keys("cifar100")
+    blocks = _measured.fbnet_blocks("cifar100")
+    assert set(blocks) == {stem, *(k for ks in layers for k in ks), *head} and len(blocks) == 112
+    with torch.no_grad():
+        for key, (module, shape) in blocks.items():
+            assert module.eval()(torch.zeros(1, *shape)).shape[0] == 1, key
+
+
+def test_measured_fbnet_lut_prices_every_arch(tmp_path, monkeypatch):
+    df = _measured.measure_fbnet_lut("cifar100", backend="torch", root=tmp_path, name="lutcpu", **FAST)
+    assert len(df) == 112 and (df["latency_ms"] > 0).all()
+    dev = get_device("lutcpu")
+    assert dev.coverage == {"fbnet": ("cifar100",)} and "112 lookup-table blocks" in dev.notes
+    model = get_cost_model("fbnet", "cifar100")
+    sp = get_space("fbnet")
+    arch = sp.sample(np.random.default_rng(5))
+    lut = _measured.fbnet_lut(dev, "cifar100")
+    from archscout.hardware._fbnet import lut_keys
+    stem, layers, head = lut_keys("cifar100")
+    manual = lut[stem] + sum(lut[layers[i][op]] for i, op in enumerate(arch.ops)) + sum(lut[k] for k in head)
+    assert model.query(arch, ["lutcpu_latency"])["lutcpu_latency"] == pytest.approx(manual)
+    calls = []
+    monkeypatch.setattr(_measured, "make_runner", lambda *a, **k: calls.append(1))
+    _measured.measure_fbnet_lut("cifar100", backend="torch", root=tmp_path, **FAST)
+    assert calls == []  # complete: nothing measured again
 
 
 def test_measured_device_is_first_class(tmp_path):

@@ -216,6 +216,9 @@ def _sample_archs(space: str, n: int, seed: int) -> list[str]:
 @click.option("--warmup", type=click.FloatRange(min=0), default=0.1, show_default=True,
               help="Warm-up seconds per arch.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the arch sample.")
+@click.option("--lut", is_flag=True,
+              help="FBNet: measure each distinct block of the lookup table once instead of whole archs; every "
+                   "FBNet arch then has a latency on this device, the sum over its blocks (as in HW-NAS-Bench).")
 @click.option("--pin-cpu", type=click.IntRange(min=0), default=None, help="Pin the measuring process to this CPU.")
 @click.option("--realtime", is_flag=True, help="Real-time (FIFO) priority while measuring (root or CAP_SYS_NICE).")
 @click.option("--name", default=None, help="Device name for this set-up (default local-<fingerprint>).")
@@ -223,8 +226,8 @@ def _sample_archs(space: str, n: int, seed: int) -> list[str]:
               help="Measurement store (default $ARCHSCOUT_HOME/measurements, i.e. ~/.archscout/measurements).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (no progress bar).")
 def hw_measure(space: str, dataset: str, n_archs: int, backend: str, threads: int, batch_size: int, repeats: int,
-               runs: int, arch_batch: int, warmup: float, seed: int, pin_cpu: int | None, realtime: bool,
-               name: str | None, root: str | None, as_json: bool) -> None:
+               runs: int, arch_batch: int, warmup: float, seed: int, lut: bool, pin_cpu: int | None,
+               realtime: bool, name: str | None, root: str | None, as_json: bool) -> None:
     """Measure the latency of random archs on this machine; the set-up becomes a device of the registry.
 
     Interrupt at any time (Ctrl-C): re-running the same command measures only what is missing.
@@ -235,27 +238,31 @@ def hw_measure(space: str, dataset: str, n_archs: int, backend: str, threads: in
         TimeRemainingColumn
 
     from archscout.hardware import measure_archs
-    from archscout.hardware._measured import SETTINGS, drift_corrected, measurements_root
+    from archscout.hardware._measured import SETTINGS, drift_corrected, measure_fbnet_lut, measurements_root
 
     if (space, dataset) not in SETTINGS:
         raise UnknownNameError("space/dataset to measure", f"{space}/{dataset}", [f"{s}/{d}" for s, d in SETTINGS])
-    keys = _sample_archs(space, n_archs, seed)
+    if lut and space != "fbnet":
+        raise ArchscoutError(f"--lut measures FBNet's lookup table; use --space fbnet, not {space!r}")
+    keys = [] if lut else _sample_archs(space, n_archs, seed)
     console = Console(stderr=True)
     kw = dict(dataset=dataset, backend=backend, threads=threads, batch_size=batch_size, name=name, root=root,
               warmup_s=warmup, repeats=repeats, runs=runs, batch=arch_batch, pin_cpu=pin_cpu, realtime=realtime)
-    # the bar starts with the first finished arch, so that set-up errors print on a clean line
+    # the bar starts once the set-up is checked, so that its errors print on a clean line
     bar = Progress(TextColumn("measure"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TimeRemainingColumn(), console=console, transient=True, disable=as_json)
     task = bar.add_task("measure", total=None)
 
     def tick(i: int, n: int, key: str) -> None:
-        if i == 1:
+        if i == 0 and not as_json:
+            console.print(f"measuring {n} {'lookup-table blocks' if lut else 'archs'} in batches of {arch_batch}; "
+                          "each batch is saved when it finishes")
             bar.start()
         bar.update(task, completed=i, total=n)
 
     try:
         try:
-            df = measure_archs(space, keys, progress=tick, **kw)
+            df = measure_fbnet_lut(progress=tick, **kw) if lut else measure_archs(space, keys, progress=tick, **kw)
         finally:
             if bar.live.is_started:
                 bar.stop()
@@ -264,9 +271,10 @@ def hw_measure(space: str, dataset: str, n_archs: int, backend: str, threads: in
                    "re-run the same command to measure the rest", err=True)
         raise click.exceptions.Exit(130) from None
     device, fp = df.attrs["device"], df.attrs["fingerprint"]
-    sel = df[df["key"].isin(set(keys))]
+    sel = df if lut else df[df["key"].isin(set(keys))]
     latency = drift_corrected(sel)
-    out = {"device": device, "fingerprint": fp, "space": space, "dataset": dataset, "archs": len(sel),
+    out = {"device": device, "fingerprint": fp, "space": space, "dataset": dataset,
+           "blocks" if lut else "archs": len(sel),
            "table_rows": len(df), "table": df.attrs["table"],
            "latency_ms": {q: float(np.quantile(latency, p)) for q, p in (("min", 0.0), ("median", 0.5), ("max", 1.0))},
            "cv": {"median": float(sel["cv"].median()), "p90": float(sel["cv"].quantile(0.9))},
@@ -279,11 +287,17 @@ def hw_measure(space: str, dataset: str, n_archs: int, backend: str, threads: in
     out_console.print(f"[bold]{device}[/bold]: {fp['cpu']}, {backend} {fp['backend_version']}, {threads} thread(s), "
                       f"batch {batch_size}", soft_wrap=True)
     lat, cv, cvr, ref = out["latency_ms"], out["cv"], out["cv_runs"], out["reference_ms"]
-    out_console.print(f"{len(sel)} archs ({space}/{dataset}); latency median {lat['median']:.3f} ms (range "
+    what = "lookup-table blocks" if lut else "archs"
+    out_console.print(f"{len(sel)} {what} ({space}/{dataset}); latency median {lat['median']:.3f} ms (range "
                       f"{lat['min']:.3f}-{lat['max']:.3f}); coefficient of variation, median (90th percentile): "
                       f"back-to-back runs {cvr['median']:.1%} ({cvr['p90']:.1%}), all runs {cv['median']:.1%} "
                       f"({cv['p90']:.1%}); reference arch {ref['min']:.3f}-{ref['max']:.3f} ms over batches",
                       soft_wrap=True)
     out_console.print(f"table: {out['table']}", soft_wrap=True)
-    out_console.print(f"use it: archscout hw predict --space {space} --dataset {dataset} --device {device}",
-                      soft_wrap=True)
+    if space == "nb201":
+        hint = f"archscout hw predict --space nb201 --dataset {dataset} --device {device}"
+    elif lut:
+        hint = f"archscout hw query --space fbnet --dataset {dataset} --arch ARCH --device {device}"
+    else:
+        hint = f"archscout hw measure --space fbnet --dataset {dataset} --lut (a latency for every FBNet arch)"
+    out_console.print(f"use it: {hint}", soft_wrap=True)

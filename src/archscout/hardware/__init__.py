@@ -11,11 +11,12 @@ from archscout.hardware._fbnet import FBNetLUT
 from archscout.hardware._measure import BACKENDS as MEASURE_BACKENDS
 from archscout.hardware._measure import MeasurementTable, device_fingerprint, measure_latency
 from archscout.hardware import _measured
-from archscout.hardware._measured import load_measured_devices, measure_archs, measured_table, measurements_root
+from archscout.hardware._measured import (load_measured_devices, measure_archs, measure_fbnet_lut, measured_table,
+                                         measurements_root)
 from archscout.hardware._nb201 import NB201Bench
 from archscout.hardware._predictors import (PREDICTORS, AdditivePredictor, FewShotPredictor, FlopsPredictor,
-                                             GBMPredictor, LinearPredictor, StackedPredictor, get_predictor,
-                                             list_predictors)
+                                             GBMPredictor, LinearPredictor, StackedPredictor, StructurePredictor,
+                                             get_predictor, list_predictors)
 from archscout.hardware._predictors import evaluate as evaluate_predictor
 
 _COST_MODELS = {"nb201": NB201Bench, "fbnet": FBNetLUT}
@@ -37,7 +38,8 @@ __all__ = [
     "DEVICES", "CostModel", "Device", "FBNetLUT", "MetricInfo", "NB201Bench", "count_macs", "count_params",
     "fbnet_params_macs", "get_cost_model", "get_device", "list_devices", "metric_info", "nb201_params_macs",
     "register_device", "resolve_metric", "PREDICTORS", "AdditivePredictor", "FewShotPredictor", "FlopsPredictor",
-    "GBMPredictor", "LinearPredictor", "StackedPredictor", "evaluate_predictor", "get_predictor", "list_predictors",
+    "GBMPredictor", "LinearPredictor", "StackedPredictor", "StructurePredictor", "evaluate_predictor", "get_predictor",
+    "list_predictors",
     "MEASURE_BACKENDS", "MeasurementTable", "device_fingerprint", "load_measured_devices", "measure_archs",
-    "measure_latency", "measured_table", "measurements_root",
+    "measure_fbnet_lut", "measure_latency", "measured_table", "measurements_root",
 ]

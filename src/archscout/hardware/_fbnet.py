@@ -63,10 +63,19 @@ class FBNetLUT(CostModel):
 
     @cached_property
     def _luts(self) -> dict[str, tuple[float, np.ndarray, list[float]]]:
-        """metric -> (stem cost, (22, 9) layer costs, head costs)."""
+        """metric -> (stem cost, (22, 9) layer costs, head costs): HW-NAS-Bench's, then those of the
+        devices measured here (``archscout hw measure --space fbnet --lut``)."""
+        from archscout.hardware._base import get_device
+        from archscout.hardware._measured import fbnet_lut, local_devices
+
         stem, layers, head = lut_keys(self.dataset)
+        tables = dict(load_json("fbnet_luts.json.gz"))
+        for name in local_devices():
+            measured = fbnet_lut(get_device(name), self.dataset)
+            if measured is not None:
+                tables[f"{name}_latency"] = measured
         out = {}
-        for metric, lut in load_json("fbnet_luts.json.gz").items():
+        for metric, lut in tables.items():
             try:
                 out[metric] = (lut[stem], np.array([[lut[k] for k in ks] for ks in layers]),
                                [lut[k] for k in head])
@@ -86,15 +95,15 @@ class FBNetLUT(CostModel):
 
     @property
     def metrics(self) -> tuple[str, ...]:
-        return HWNB_FBNET_METRICS + ("average_hw_metric", "geomean_hw_metric") + tuple(self._help[1]) + (
+        measured = tuple(m for m in self._luts if m not in HWNB_FBNET_METRICS)
+        return HWNB_FBNET_METRICS + ("average_hw_metric", "geomean_hw_metric") + measured + tuple(self._help[1]) + (
             "params", "flops")
 
     def lut_sum(self, ops: np.ndarray) -> dict[str, np.ndarray]:
-        """HW-NAS-Bench metrics for op rows (n, 22), vectorized, in the official summation order."""
+        """Lookup-table metrics for op rows (n, 22), vectorized, in the official summation order."""
         ops = np.asarray(ops, dtype=np.int64).reshape(-1, 22)
         out = {}
-        for metric in HWNB_FBNET_METRICS:
-            stem, layers, head = self._luts[metric]
+        for metric, (stem, layers, head) in self._luts.items():
             total = np.full(len(ops), stem)
             for i in range(22):
                 total = total + layers[i, ops[:, i]]

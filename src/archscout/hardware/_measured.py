@@ -50,26 +50,34 @@ def _setting(space: str, dataset: str) -> tuple[tuple[int, ...], dict[str, Any]]
     return SETTINGS[(space, dataset)]
 
 
-def _tables(folder: Path) -> dict[tuple[str, str], Path]:
-    return {(s, d): folder / f"{s}_{d}.csv" for s, d in SETTINGS if (folder / f"{s}_{d}.csv").exists()}
+def _tables(folder: Path) -> dict[tuple[str, str, str], Path]:
+    """Measured tables by (space, dataset, kind): ``archs`` (whole networks) or ``lut`` (FBNet's blocks)."""
+    out = {}
+    for s, d in SETTINGS:
+        for kind, path in (("archs", folder / f"{s}_{d}.csv"), ("lut", folder / f"{s}_{d}_lut.csv")):
+            if path.exists():
+                out[(s, d, kind)] = path
+    return out
 
 
 def _as_device(folder: Path, info: dict[str, Any]) -> Device:
     name = info["name"]
     tables = _tables(folder)
-    counts = {k: len(MeasurementTable(p)) for k, p in tables.items()}
     cover: dict[str, tuple[str, ...]] = {}
-    for space, dataset in tables:
-        cover[space] = (*cover.get(space, ()), dataset)
-    where = "; ".join(f"{s}/{d}: {n} archs" for (s, d), n in counts.items()) or "nothing yet"
+    for space, dataset, _ in tables:
+        if dataset not in cover.get(space, ()):
+            cover[space] = (*cover.get(space, ()), dataset)
+    where = "; ".join(f"{s}/{d}: {len(MeasurementTable(p))} {'archs' if kind == 'archs' else 'lookup-table blocks'}"
+                      for (s, d, kind), p in tables.items()) or "nothing yet"
     metrics = (MetricInfo(f"{name}_latency", name, "latency", "ms",
-                          "median latency measured on this machine (NaN where not measured)"),
+                          "latency measured on this machine: NB201, the measured archs (NaN elsewhere); FBNet, "
+                          "the sum of the measured lookup table"),
                MetricInfo(f"{name}_latency_predicted", name, "latency_predicted", "ms",
                           "latency predicted for every NB201 arch from the measured ones (see hw predict)"))
     return Device(
         name, f"this machine: {info['cpu']}", "measured",
         f"archscout hw measure: {info['backend']} {info['backend_version']}, {info['threads']} thread(s), "
-        f"batch {info['batch_size']}; median of repeated runs after a warm-up, in one process",
+        f"batch {info['batch_size']}; the fastest of interleaved runs, in one process",
         f"measured here (fingerprint {info['fingerprint_id']}, {folder})", metrics, cover,
         f"measured: {where}")
 
@@ -197,6 +205,30 @@ def quiet_cpu(pin_cpu: int | None = None, realtime: bool = False):
             os.sched_setaffinity(0, old_aff)
 
 
+def _measure_into(table: MeasurementTable, todo: list[str], runner: Callable[[str], Callable[[], Any]],
+                  reference: str, *, backend: str, threads: int, batch: int, warmup_s: float, repeats: int,
+                  runs: int, pin_cpu: int | None, realtime: bool,
+                  progress: Callable[[int, int, str], Any] | None) -> None:
+    """Measure the keys ``todo`` into ``table``, ``batch`` at a time, interleaved with ``reference``."""
+    from archscout.train._loop import torch_threads
+
+    if batch < 1:
+        raise ArchscoutError(f"batch must be >= 1, got {batch}")
+    if todo and progress is not None:
+        progress(0, len(todo), "")
+    ref = runner(reference) if todo else None
+    for start in range(0, len(todo), batch):
+        keys = todo[start:start + batch]
+        runners = [runner(k) for k in keys]  # exports run unpinned: pinned, they are ~10x slower
+        with quiet_cpu(pin_cpu, realtime), torch_threads(threads if backend == "torch" else None):
+            *results, ref_result = time_interleaved([*runners, ref], warmup_s=warmup_s, repeats=repeats,
+                                                    runs=runs, seed=start)
+        for i, (key, result) in enumerate(zip(keys, results), start + 1):
+            table.add(key, {**result, "ref_ms": ref_result["latency_ms"]})
+            if progress is not None:
+                progress(i, len(todo), key)
+
+
 def measure_archs(space: str, archs: Iterable[Any], *, dataset: str = "cifar10", backend: str = "onnxruntime",
                   threads: int = 1, batch_size: int = 1, name: str | None = None,
                   root: str | os.PathLike | None = None, warmup_s: float = 0.1, repeats: int = 20, runs: int = 10,
@@ -208,19 +240,17 @@ def measure_archs(space: str, archs: Iterable[Any], *, dataset: str = "cifar10",
 
     Archs are measured ``batch`` at a time, interleaved (``time_interleaved``: ``repeats`` shuffled
     rounds of ``runs`` runs; the latency is the fastest run), together with a fixed reference arch
-    whose latency in the same rounds is stored as ``ref_ms``, so that drift between batches shows. Each finished
-    batch is written at once: re-running skips what is measured, so an interruption loses at most the
-    batch at hand. The set-up (CPU, threads, batch size, back-end, versions) is a device of the
-    registry, named ``name`` (default ``local-<fingerprint>``). ``progress(i, n, key)`` is called per
-    new arch written. ``input_shape``/``net_cfg`` override the standard setting of (space, dataset),
-    e.g. for tiny tests; ``pin_cpu``/``realtime``: see ``quiet_cpu`` (they apply to the timing only).
+    whose latency in the same rounds is stored as ``ref_ms``, so that drift between batches shows.
+    Each finished batch is written at once: re-running skips what is measured, so an interruption
+    loses at most the batch at hand. The set-up (CPU, threads, batch size, back-end, versions) is a
+    device of the registry, named ``name`` (default ``local-<fingerprint>``). ``progress(i, n, key)``
+    is called per new arch written, and with ``i = 0`` once before the first. ``input_shape`` and
+    ``net_cfg`` override the standard setting of (space, dataset), e.g. for tiny tests; ``pin_cpu``
+    and ``realtime``: see ``quiet_cpu`` (they apply to the timing only).
     """
     from archscout.spaces import get_space
-    from archscout.train._loop import torch_threads
 
     _check_backend(backend)
-    if batch < 1:
-        raise ArchscoutError(f"batch must be >= 1, got {batch}")
     shape, cfg = _setting(space, dataset)
     shape = tuple(int(s) for s in (input_shape or shape))
     cfg = dict(net_cfg or cfg)
@@ -242,22 +272,92 @@ def measure_archs(space: str, archs: Iterable[Any], *, dataset: str = "cifar10",
                            batch_size=batch_size)
 
     try:
-        ref = runner(reference) if todo else None
-        for start in range(0, len(todo), batch):
-            keys = todo[start:start + batch]
-            runners = [runner(k) for k in keys]  # exports run unpinned: pinned, they are ~10x slower
-            with quiet_cpu(pin_cpu, realtime), torch_threads(threads if backend == "torch" else None):
-                *results, ref_result = time_interleaved([*runners, ref], warmup_s=warmup_s, repeats=repeats,
-                                                        runs=runs, seed=start)
-            for i, (key, result) in enumerate(zip(keys, results), start + 1):
-                table.add(key, {**result, "ref_ms": ref_result["latency_ms"]})
-                if progress is not None:
-                    progress(i, len(todo), key)
+        _measure_into(table, todo, runner, reference, backend=backend, threads=threads, batch=batch,
+                      warmup_s=warmup_s, repeats=repeats, runs=runs, pin_cpu=pin_cpu, realtime=realtime,
+                      progress=progress)
     finally:
         register_measured(folder)
     df = table.load()
     df.attrs.update(device=info["name"], fingerprint=fp, table=str(table.path))
     return df
+
+
+def fbnet_blocks(dataset: str) -> dict[str, tuple[Any, tuple[int, ...]]]:
+    """Every distinct entry of HW-NAS-Bench's FBNet lookup table for ``dataset`` (same keys): the
+    module it costs and its input shape. Stem and head in the order the table sums them."""
+    from torch import nn
+
+    from archscout.hardware._fbnet import lut_keys
+    from archscout.nn._fbnet import ConvBlock, Skip
+    from archscout.spaces._fbnet import FBNET_OP_PARAMS, fbnet_config, fbnet_layers
+
+    def conv_bn_relu(c_in: int, c_out: int, kernel: int, stride: int) -> nn.Module:
+        return nn.Sequential(nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(c_out),
+                             nn.ReLU())
+
+    cfg, layers = fbnet_config(dataset), fbnet_layers(dataset)
+    stem, layer_keys, head = lut_keys(dataset)
+    blocks = {stem: (conv_bn_relu(3, cfg.stem_channels, 3, cfg.stem_stride), (3, cfg.input_size, cfg.input_size))}
+    for spec, keys in zip(layers, layer_keys):
+        for key, op in zip(keys, FBNET_OP_PARAMS):
+            if key not in blocks:
+                module = (Skip(spec.c_in, spec.c_out, spec.stride) if op is None else
+                          ConvBlock(spec.c_in, spec.c_out, op.expansion, op.kernel, spec.stride, op.group))
+                blocks[key] = (module, (spec.c_in, spec.h, spec.h))
+    h, hc = layers[-1].h // layers[-1].stride, cfg.header_channels
+    blocks[head[0]] = (conv_bn_relu(cfg.stage_channels[-1], hc, 1, 1), (cfg.stage_channels[-1], h, h))
+    blocks[head[1]] = (nn.AdaptiveAvgPool2d(1), (hc, h, h))
+    blocks[head[2]] = (nn.Linear(hc, cfg.num_classes), (hc,))
+    return blocks
+
+
+def measure_fbnet_lut(dataset: str = "cifar100", *, backend: str = "onnxruntime", threads: int = 1,
+                      batch_size: int = 1, name: str | None = None, root: str | os.PathLike | None = None,
+                      warmup_s: float = 0.1, repeats: int = 20, runs: int = 10, batch: int = 200,
+                      pin_cpu: int | None = None, realtime: bool = False,
+                      progress: Callable[[int, int, str], Any] | None = None) -> pd.DataFrame:
+    """Measure FBNet's lookup table on this machine, as HW-NAS-Bench built it for its devices: each
+    distinct block once (``fbnet_blocks``, 108 + stem and head); then every one of the 9^22 archs
+    has a latency on this device, the sum over its blocks (``FBNetLUT``). Resumes like ``measure_archs``."""
+    _check_backend(backend)
+    _setting("fbnet", dataset)
+    blocks = fbnet_blocks(dataset)
+    fp = device_fingerprint(backend, threads, batch_size)
+    folder, info = _open_device(fp, measurements_root(root), name)
+    reference = next(iter(blocks))  # the stem
+    _check_table_setting(folder / f"fbnet_{dataset}_lut.json",
+                         {"warmup_s": warmup_s, "repeats": repeats, "runs": runs, "reference": reference})
+    table = MeasurementTable(folder / f"fbnet_{dataset}_lut.csv")
+    todo = [k for k in blocks if k not in table]
+
+    def runner(key: str) -> Callable[[], Any]:
+        module, shape = blocks[key]
+        return make_runner(module, shape, backend=backend, threads=threads, batch_size=batch_size)
+
+    try:
+        _measure_into(table, todo, runner, reference, backend=backend, threads=threads, batch=batch,
+                      warmup_s=warmup_s, repeats=repeats, runs=runs, pin_cpu=pin_cpu, realtime=realtime,
+                      progress=progress)
+    finally:
+        register_measured(folder)
+    df = table.load()
+    df.attrs.update(device=info["name"], fingerprint=fp, table=str(table.path))
+    return df
+
+
+def fbnet_lut(device: Device, dataset: str) -> dict[str, float] | None:
+    """A measured device's FBNet lookup table (key -> drift-corrected ms), if it is complete."""
+    if device.name not in _folders:
+        return None
+    path = _folders[device.name] / f"fbnet_{dataset}_lut.csv"
+    if not path.exists():
+        return None
+    from archscout.hardware._fbnet import lut_keys
+
+    df = MeasurementTable(path).load()
+    lut = dict(zip(df["key"], drift_corrected(df)))
+    stem, layers, head = lut_keys(dataset)
+    return lut if {stem, *(k for ks in layers for k in ks), *head} <= set(lut) else None
 
 
 def drift_corrected(table: pd.DataFrame) -> np.ndarray:
@@ -291,5 +391,5 @@ def nb201_columns(device: Device, dataset: str) -> dict[str, np.ndarray]:
     return cols
 
 
-__all__ = ["SETTINGS", "device_folder", "drift_corrected", "load_measured_devices", "measure_archs", "measured_table",
-           "measurements_root", "nb201_columns"]
+__all__ = ["SETTINGS", "device_folder", "drift_corrected", "fbnet_blocks", "fbnet_lut", "load_measured_devices",
+           "measure_archs", "measure_fbnet_lut", "measured_table", "measurements_root", "nb201_columns"]
