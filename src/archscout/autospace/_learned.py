@@ -37,6 +37,7 @@ from archscout.autospace._supernet import CPU_SKELETON, CellModule, ChoiceSupern
 from archscout.exceptions import ArchscoutError, InvalidArchError, UnknownNameError
 from archscout.spaces import SPACES, Arch, SearchSpace
 from archscout.spaces._base import is_int
+from archscout._io import atomic_write_json
 
 FORMAT = "archscout.autospace.space/1"
 
@@ -208,12 +209,7 @@ class LearnedSpace(SkeletonSpace):
                 "info": self.info}
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2))
-        tmp.replace(path)
-        return path
+        return atomic_write_json(path, self.to_dict())
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "LearnedSpace":

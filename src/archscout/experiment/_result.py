@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -20,6 +19,7 @@ from archscout.experiment._config import ExperimentConfig
 from archscout.experiment._storage import redact
 from archscout.experiment._store import TrialStore
 from archscout.spaces import SearchSpace
+from archscout._io import atomic_write
 
 SPLITS = {
     "objectives": "what the search optimized: validation accuracy/error (never the test split) and costs",
@@ -162,7 +162,4 @@ def _locked(path: Path):
 
 
 def write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(obj, indent=1, default=str) + "\n")

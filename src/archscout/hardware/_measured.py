@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from archscout._io import atomic_write_json
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.hardware._base import DEVICES, Device, MetricInfo
 from archscout.hardware._measure import MeasurementTable, _check_backend, device_fingerprint, make_runner, \
@@ -165,9 +166,7 @@ def _open_device(fp: dict[str, Any], root: Path, name: str | None) -> tuple[Path
                                  f"choose another --name")
     folder.mkdir(parents=True, exist_ok=True)
     info = {**fp, "name": name}
-    tmp = meta.with_suffix(".tmp")
-    tmp.write_text(json.dumps(info, indent=2, sort_keys=True))
-    tmp.replace(meta)
+    atomic_write_json(meta, info, sort_keys=True)
     return folder, info
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from archscout._io import atomic_write_json
 from archscout.exceptions import ArchscoutError
 from archscout.pipeline._config import (PAPER_IMAGE_SIZE, PAPER_TRAIN, RESNET_CELL, SMOKE_PER_DOMAIN, SMOKE_SEARCH,
                                         SMOKE_TRAIN, MainJobConfig)
@@ -512,8 +513,6 @@ def _jsonable(v: Any) -> Any:
 
 def _write_outputs(run: Path, result: dict[str, Any], say: Log, ran: list[str]) -> None:
     """result.json (always, atomically) and report.html (when missing or when result.json changed)."""
-    import os
-
     from archscout.report._html import write_report
 
     result = _jsonable(result)
@@ -528,9 +527,7 @@ def _write_outputs(run: Path, result: dict[str, Any], say: Log, ran: list[str]) 
     if old == stable and (run / REPORT).exists():
         say(f"[5/5] report: {run / REPORT} up to date")
         return
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, path)
+    atomic_write_json(path, result)
     write_report(result, run / REPORT, run / "figures")
     ran.append("report")
     say(f"[5/5] report: {run / REPORT}, {path}")

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import base64
 import html
-import os
 from pathlib import Path
 from typing import Any
 
 from archscout.report._plots import FIGURES, entries, png_bytes, split_label
+from archscout._io import atomic_write
 
 CAPTIONS = {
     "accuracy": "In- vs out-of-distribution accuracy of the searched arch (star) and the baselines, all trained "
@@ -154,7 +154,4 @@ def write_report(result: dict[str, Any], path: str | Path, figures_dir: str | Pa
         if figures_dir is not None:
             Path(figures_dir).mkdir(parents=True, exist_ok=True)
             (Path(figures_dir) / f"{key}.png").write_bytes(images[key])
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render_html(result, images), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, render_html(result, images))

@@ -77,7 +77,7 @@ def least_squares(features: InteractionFeatures, ops: np.ndarray, y: np.ndarray,
     is rank-deficient (indicator features with an intercept always are).
     """
     cols = features.columns(ops)
-    n, p, k = len(cols), features.n_features, cols.shape[1]
+    p, k = features.n_features, cols.shape[1]
     flat = cols.ravel()
 
     def normal(v: np.ndarray) -> np.ndarray:  # (X^T X + ridge I) v

@@ -24,6 +24,7 @@ from archscout.train._loop import RunData, check_identity, fit, load_weights, se
 from archscout.train._loop import torch_threads as _threads
 from archscout.train._model import build_net, count_params, save_model
 from archscout.train._selection import get_rule, select_epoch
+from archscout._io import atomic_write_json
 
 RESULT = "result.json"
 MODEL = "model.pt"
@@ -183,7 +184,7 @@ def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = 
             "in_channels": in_channels, "image_shape": list(data.image_shape), "mean": model.mean.flatten().tolist(),
             "std": model.std.flatten().tolist(), "suite": data.name, "split": data.split.name,
             "selection_rule": rule.label, "selected_epoch": selected, "seed": config.seed})
-        (run_dir / RESULT).write_text(json.dumps(result.to_dict(), indent=2))
+        atomic_write_json(run_dir / RESULT, result.to_dict())
     return result
 
 

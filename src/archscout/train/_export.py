@@ -8,7 +8,6 @@ the normalization inside, and returns logits; the batch axis is dynamic.
 from __future__ import annotations
 
 import io
-import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 from torch import nn
 
 from archscout.exceptions import ArchscoutError
+from archscout._io import atomic_write
 
 OPSET = 17
 TOLERANCE = 1e-4
@@ -72,11 +72,7 @@ def onnx_bytes(model: nn.Module, example: torch.Tensor, opset: int = OPSET) -> b
 def export_onnx(model: nn.Module, path: str | Path, example: torch.Tensor, opset: int = OPSET) -> Path:
     """Write the model to ``path`` (atomically) as ONNX; ``example`` is a batch of valid inputs."""
     path = Path(path)
-    data = onnx_bytes(model, example, opset)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, onnx_bytes(model, example, opset))
 
 
 def onnx_outputs(path: str | Path, x: torch.Tensor) -> np.ndarray:

@@ -28,6 +28,7 @@ from archscout.data import Domain
 from archscout.exceptions import ArchscoutError
 from archscout.train._augment import augment
 from archscout.train._config import TrainConfig, config_diff
+from archscout._io import atomic_write_json
 
 CHECKPOINT = "checkpoint.pt"
 IDENTITY = "config.json"
@@ -97,10 +98,7 @@ def check_identity(run_dir: Path, identity: dict[str, Any]) -> None:
             raise ArchscoutError(f"run directory {run_dir} was created with another config (differs in "
                                  f"{', '.join(diff)}); use another --name or --run-dir, or delete it")
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(identity, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    atomic_write_json(path, identity, sort_keys=True)
 
 
 def fit(model: nn.Module, data: RunData, config: TrainConfig, *, run_dir: Path | None = None,
