@@ -205,27 +205,34 @@ def quiet_cpu(pin_cpu: int | None = None, realtime: bool = False):
 
 
 def _measure_into(table: MeasurementTable, todo: list[str], runner: Callable[[str], Callable[[], Any]],
-                  reference: str, *, backend: str, threads: int, batch: int, warmup_s: float, repeats: int,
-                  runs: int, pin_cpu: int | None, realtime: bool,
-                  progress: Callable[[int, int, str], Any] | None) -> None:
-    """Measure the keys ``todo`` into ``table``, ``batch`` at a time, interleaved with ``reference``."""
+                  reference: str, *, folder: Path, attrs: dict[str, Any], backend: str, threads: int, batch: int,
+                  warmup_s: float, repeats: int, runs: int, pin_cpu: int | None, realtime: bool,
+                  progress: Callable[[int, int, str], Any] | None) -> pd.DataFrame:
+    """Measure the keys ``todo`` into ``table``, ``batch`` at a time, interleaved with ``reference``;
+    then (even when interrupted) re-register the device of ``folder``. The whole table, with ``attrs``."""
     from archscout.train._loop import torch_threads
 
     if batch < 1:
         raise ArchscoutError(f"batch must be >= 1, got {batch}")
-    if todo and progress is not None:
-        progress(0, len(todo), "")
-    ref = runner(reference) if todo else None
-    for start in range(0, len(todo), batch):
-        keys = todo[start:start + batch]
-        runners = [runner(k) for k in keys]  # exports run unpinned: pinned, they are ~10x slower
-        with quiet_cpu(pin_cpu, realtime), torch_threads(threads if backend == "torch" else None):
-            *results, ref_result = time_interleaved([*runners, ref], warmup_s=warmup_s, repeats=repeats,
-                                                    runs=runs, seed=start)
-        for i, (key, result) in enumerate(zip(keys, results), start + 1):
-            table.add(key, {**result, "ref_ms": ref_result["latency_ms"]})
-            if progress is not None:
-                progress(i, len(todo), key)
+    try:
+        if todo and progress is not None:
+            progress(0, len(todo), "")
+        ref = runner(reference) if todo else None
+        for start in range(0, len(todo), batch):
+            keys = todo[start:start + batch]
+            runners = [runner(k) for k in keys]  # exports run unpinned: pinned, they are ~10x slower
+            with quiet_cpu(pin_cpu, realtime), torch_threads(threads if backend == "torch" else None):
+                *results, ref_result = time_interleaved([*runners, ref], warmup_s=warmup_s, repeats=repeats,
+                                                        runs=runs, seed=start)
+            for i, (key, result) in enumerate(zip(keys, results), start + 1):
+                table.add(key, {**result, "ref_ms": ref_result["latency_ms"]})
+                if progress is not None:
+                    progress(i, len(todo), key)
+    finally:
+        register_measured(folder)
+    df = table.load()
+    df.attrs.update(attrs, table=str(table.path))
+    return df
 
 
 def measure_archs(space: str, archs: Iterable[Any], *, dataset: str = "cifar10", backend: str = "onnxruntime",
@@ -270,15 +277,9 @@ def measure_archs(space: str, archs: Iterable[Any], *, dataset: str = "cifar10",
         return make_runner(sp.build(sp.from_str(key), **cfg), shape, backend=backend, threads=threads,
                            batch_size=batch_size)
 
-    try:
-        _measure_into(table, todo, runner, reference, backend=backend, threads=threads, batch=batch,
-                      warmup_s=warmup_s, repeats=repeats, runs=runs, pin_cpu=pin_cpu, realtime=realtime,
-                      progress=progress)
-    finally:
-        register_measured(folder)
-    df = table.load()
-    df.attrs.update(device=info["name"], fingerprint=fp, table=str(table.path))
-    return df
+    return _measure_into(table, todo, runner, reference, folder=folder, attrs=dict(device=info["name"], fingerprint=fp),
+                         backend=backend, threads=threads, batch=batch, warmup_s=warmup_s, repeats=repeats,
+                         runs=runs, pin_cpu=pin_cpu, realtime=realtime, progress=progress)
 
 
 def fbnet_blocks(dataset: str) -> dict[str, tuple[Any, tuple[int, ...]]]:
@@ -333,15 +334,9 @@ def measure_fbnet_lut(dataset: str = "cifar100", *, backend: str = "onnxruntime"
         module, shape = blocks[key]
         return make_runner(module, shape, backend=backend, threads=threads, batch_size=batch_size)
 
-    try:
-        _measure_into(table, todo, runner, reference, backend=backend, threads=threads, batch=batch,
-                      warmup_s=warmup_s, repeats=repeats, runs=runs, pin_cpu=pin_cpu, realtime=realtime,
-                      progress=progress)
-    finally:
-        register_measured(folder)
-    df = table.load()
-    df.attrs.update(device=info["name"], fingerprint=fp, table=str(table.path))
-    return df
+    return _measure_into(table, todo, runner, reference, folder=folder, attrs=dict(device=info["name"], fingerprint=fp),
+                         backend=backend, threads=threads, batch=batch, warmup_s=warmup_s, repeats=repeats,
+                         runs=runs, pin_cpu=pin_cpu, realtime=realtime, progress=progress)
 
 
 def fbnet_lut(device: Device, dataset: str) -> dict[str, float] | None:
