@@ -12,9 +12,9 @@ import io
 import json
 import os
 import platform
+import random
 import statistics
 import time
-import random
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path

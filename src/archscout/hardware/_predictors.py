@@ -70,7 +70,7 @@ def effective_ops(ops: np.ndarray) -> np.ndarray:
     """Op ids with every edge that lies on no input-to-output path of non-``none`` edges set to
     ``none`` (0): the ops that can affect the output."""
     ops = np.asarray(ops, dtype=np.int64)
-    edges = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+    edges = list(zip(_TARGET.tolist(), _SOURCE.tolist()))  # (to, from) per edge
     live, n = ops != 0, len(ops)
     fwd = np.zeros((n, 4), bool)
     fwd[:, 0] = True
