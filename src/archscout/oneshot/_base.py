@@ -42,6 +42,7 @@ from torch import nn
 from archscout._progress import progress_bar
 from archscout._registry import Registry
 from archscout.data import DomainData, holdout
+from archscout._io import atomic_write_json
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.oneshot._cost import OpCost
 from archscout.spaces import Arch, get_space
@@ -390,7 +391,7 @@ class OneShotMethod(abc.ABC):
             config={**identity, "threads": config.threads}, cost=None if cost is None else cost.report(arch),
             details=details)
         if run_dir is not None:
-            (run_dir / RESULT).write_text(json.dumps(result.to_dict(), indent=2))
+            atomic_write_json(run_dir / RESULT, result.to_dict())
         return result
 
     def _setup(self, space: str, config: OneShotConfig, cost: OpCost | None, halves: Halves,

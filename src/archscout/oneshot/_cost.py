@@ -102,18 +102,15 @@ class OpCost:
         return float(self.intercept + self.table[np.arange(len(arch.ops)), list(arch.ops)].sum())
 
     def most_probable_feasible(self, probs: np.ndarray) -> Arch:
-        """The arch with the highest sum over edges of log p whose TRUE cost meets the target, among
-        the cells whose output is connected to their input (a cut-off cell is cheap but can only guess);
+        """The most probable connected arch whose TRUE cost meets the target (``most_probable_connected``);
         the plain per-edge argmax without a target."""
-        space = get_space(self.space)
         probs = np.asarray(probs, dtype=np.float64)
         if self.target is None:
-            return space.make(probs.argmax(-1).tolist())
-        ops = space.ops_table.astype(np.int64)
-        logp = np.log(np.maximum(probs, 1e-300))[np.arange(ops.shape[1]), ops].sum(1)  # zeros stay comparable
-        feasible = (self.true_costs() <= self.target) & self._connected()  # NaN costs fail the comparison too
-        logp[~feasible] = -np.inf
-        return space.from_index(int(np.argmax(logp)))
+            return get_space(self.space).make(probs.argmax(-1).tolist())
+        arch = most_probable_connected(self.space, probs, self.true_costs() <= self.target)  # NaN costs fail
+        if arch is None:  # with_target has checked that some connected arch meets the target
+            raise ArchscoutError(f"no connected {self.space} arch meets the cost target {self.target:g}")
+        return arch
 
     def _connected(self) -> np.ndarray:
         return ~get_space(self.space).disconnected_mask()
@@ -127,6 +124,20 @@ class OpCost:
                 "value": _finite(value), "estimate": self.estimate(arch),
                 "meets_target": None if self.target is None else bool(value <= self.target),
                 "latency_ms": {m: _finite(v) for m, v in row.items()}}
+
+
+def most_probable_connected(space: str, probs: np.ndarray, allowed: np.ndarray | None = None) -> Arch | None:
+    """The arch with the highest sum over edges of log p among those whose output is connected to their
+    input (a cut-off cell is cheap but can only guess) and, if given, ``allowed`` (a mask over all archs);
+    None if none qualifies. Zero probabilities stay comparable (floored at 1e-300)."""
+    sp = get_space(space)
+    ops = sp.ops_table.astype(np.int64)
+    logp = np.log(np.maximum(np.asarray(probs, dtype=np.float64), 1e-300))[np.arange(ops.shape[1]), ops].sum(1)
+    ok = ~sp.disconnected_mask() if allowed is None else np.asarray(allowed) & ~sp.disconnected_mask()
+    if not ok.any():
+        return None
+    logp[~ok] = -np.inf
+    return sp.from_index(int(np.argmax(logp)))
 
 
 def _column(space: str, dataset: str, metric: str) -> np.ndarray:

@@ -328,22 +328,13 @@ def connected_derivation(distribution: Any, cost: Any = None) -> Any:
     """The most probable NB201 arch under a per-edge distribution (6 x 5) whose output is connected to
     its input and, with a cost target, whose table cost meets it; None if the distribution is not
     per-edge or no arch qualifies."""
-    from archscout.spaces import get_space
+    from archscout.oneshot._cost import most_probable_connected
 
-    sp = get_space("nb201")
     probs = np.asarray(distribution, dtype=np.float64)
     if probs.shape != (6, 5) or not np.isfinite(probs).all():
         return None
-    ops = sp.ops_table.astype(np.int64)
-    with np.errstate(divide="ignore"):
-        logp = np.log(probs)[np.arange(6), ops].sum(1)
-    ok = ~sp.disconnected_mask()
-    if cost is not None and cost.target is not None:
-        ok &= cost.true_costs() <= cost.target  # NaN costs fail too
-    if not ok.any():
-        return None
-    logp[~ok] = -np.inf
-    return sp.from_index(int(np.argmax(logp)))
+    allowed = cost.true_costs() <= cost.target if cost is not None and cost.target is not None else None
+    return most_probable_connected("nb201", probs, allowed)
 
 
 def _connect(found: dict[str, Any], cost: Any, say: Log, tag: str) -> None:
