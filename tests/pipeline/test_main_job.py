@@ -178,3 +178,16 @@ def test_the_default_method_nasood_runs_on_smoke_sizes(tmp_path):
     assert job["method"] == "nasood" and job["meets_budget"] and job["onnx"]["passed"]
     assert job.run_dir.name == "nasood-digits-shift-style-lodo-stripes-raspi4-20ms-smoke"
     assert job["search"]["derivation"].startswith(("the method's own", "re-derived"))
+
+
+def test_a_measured_device_reports_its_prediction_where_a_cell_is_not_measured(tmp_path):
+    from archscout.hardware import measure_archs
+    from archscout.pipeline._run import budget_latency
+
+    measure_archs("nb201", list(range(12)), input_shape=(3, 8, 8), backend="torch", root=tmp_path, name="pipecpu",
+                  net_cfg=dict(C=4, N=1, num_classes=10), warmup_s=0.01, repeats=3, runs=2)
+    measured, predicted = budget_latency("pipecpu_latency", 3)
+    assert measured > 0 and not predicted
+    estimate, predicted = budget_latency("pipecpu_latency", 5000)  # not measured: the stacked/additive estimate
+    assert estimate > 0 and predicted
+    assert budget_latency("raspi4_latency", 5000)[1] is False

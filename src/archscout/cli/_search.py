@@ -249,10 +249,10 @@ def _stderr():
 
 
 SUMMARY_KEYS = ("name", "arch", "arch_index", "space", "method", "profile", "device", "latency_metric", "latency_ms",
-                "max_latency_ms", "meets_budget", "id_acc", "ood_acc", "id_acc_std", "ood_acc_std", "selection_rule",
-                "seeds", "params", "search_seconds", "train_seconds")
-BASELINE_KEYS = ("name", "arch", "arch_index", "latency_ms", "meets_budget", "id_acc", "ood_acc", "id_acc_std",
-                 "ood_acc_std", "params", "found_by")
+                "latency_predicted", "max_latency_ms", "meets_budget", "id_acc", "ood_acc", "id_acc_std",
+                "ood_acc_std", "selection_rule", "seeds", "params", "search_seconds", "train_seconds")
+BASELINE_KEYS = ("name", "arch", "arch_index", "latency_ms", "latency_predicted", "meets_budget", "id_acc", "ood_acc",
+                 "id_acc_std", "ood_acc_std", "params", "found_by")
 
 
 def main_summary(result: dict, run_dir) -> dict:
@@ -283,7 +283,8 @@ def _print_main(result: dict, run_dir) -> None:
     rows = [{**result, "name": result.get("name_of_arch", result["method"])}, *result["baselines"]]
     for r in rows:
         lat = r.get("latency_ms")
-        mark = "" if budget is None or lat is None else (" ok" if lat <= budget else " over")
+        mark = ("" if budget is None or lat is None else (" ok" if lat <= budget else " over")) + (
+            " (predicted)" if r.get("latency_predicted") else "")
         table.add_row(r["name"], str(r.get("arch_index")), "n/a" if lat is None else f"{lat:.2f}{mark}",
                       acc(r["id_acc"], r.get("id_acc_std")), acc(r["ood_acc"], r.get("ood_acc_std")))
     console.print(table)

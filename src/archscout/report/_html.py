@@ -60,7 +60,7 @@ def _summary_table(result: dict[str, Any]) -> str:
         rows.append(
             f"<tr><td>{name}</td><td class=cell><code>{_e(r.get('arch'))}</code></td><td class=num>{_e(r.get('arch_index'))}</td>"
             f"<td class=num>{_int(r.get('params'))}</td>"
-            f"<td class=num>{_num(lat)}</td><td>{within}</td>"
+            f"<td class=num>{_num(lat)}{' (predicted)' if r.get('latency_predicted') else ''}</td><td>{within}</td>"
             f"<td class=num>{_num(r.get('id_acc'), std=r.get('id_acc_std'))}</td>"
             f"<td class=num>{_num(r.get('ood_acc'), std=r.get('ood_acc_std'))}</td><td>{_e(found)}</td></tr>")
     return ("<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>" + "".join(rows) + "</table>")
@@ -89,7 +89,8 @@ def render_html(result: dict[str, Any], images: dict[str, bytes]) -> str:
              f"<p>Searched <b>{_e(result.get('space'))}</b> with <b>{_e(result.get('method'))}</b> for device "
              f"<b>{_e(result.get('device'))}</b> under a latency budget of <b>{budget_txt}</b>, on "
              f"<b>{_e(split_label(result))}</b>; profile <b>{_e(result.get('profile'))}</b>, seeds {_e(seeds)}.</p>",
-             f"<p>Result: <code>{_e(result.get('arch'))}</code> — {_num(result.get('latency_ms'))} ms on "
+             f"<p>Result: <code>{_e(result.get('arch'))}</code> — {_num(result.get('latency_ms'))} ms "
+             f"{'(predicted) ' if result.get('latency_predicted') else ''}on "
              f"{_e(result.get('device'))} "
              + ("" if meets is None else ('(<span class="ok">within budget</span>)' if meets else
                                            '(<span class="bad">over budget</span>)'))

@@ -30,9 +30,9 @@ def png_bytes(fig: Figure, dpi: int = 110) -> bytes:
 
 def entries(result: dict[str, Any]) -> list[dict[str, Any]]:
     """The searched arch first, then the baselines: each with ``name``, ``arch``, accuracies, latency."""
-    main = {k: result.get(k) for k in ("arch", "arch_index", "latency_ms", "latency_all", "id_acc", "ood_acc",
-                                       "id_acc_std", "ood_acc_std", "params", "curve", "selected_epoch",
-                                       "disconnected")}
+    main = {k: result.get(k) for k in ("arch", "arch_index", "latency_ms", "latency_predicted", "latency_all",
+                                       "id_acc", "ood_acc", "id_acc_std", "ood_acc_std", "params", "curve",
+                                       "selected_epoch", "disconnected")}
     main["name"] = result.get("name_of_arch") or f"{result.get('method', 'search')} (budget)"
     return [main, *result.get("baselines", [])]
 
