@@ -207,7 +207,7 @@ def _sample_archs(space: str, n: int, seed: int) -> list[str]:
 @click.option("--backend", type=click.Choice(["onnxruntime", "torch"]), default="onnxruntime", show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Intra-op threads.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--repeats", type=click.IntRange(min=2), default=20, show_default=True,
+@click.option("--repeats", type=click.IntRange(min=2), default=40, show_default=True,
               help="Repeats per arch, in shuffled rounds over a batch of archs; the latency is their median.")
 @click.option("--runs", type=click.IntRange(min=1), default=10, show_default=True,
               help="Back-to-back runs per repeat; the fastest is the repeat's value.")

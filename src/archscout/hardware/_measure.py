@@ -56,7 +56,7 @@ def _summary(repeats_s: list[list[float]]) -> dict[str, float]:
             "repeats": len(ms), "runs": len(ms[0])}
 
 
-def time_interleaved(runners: list[Callable[[], Any]], *, warmup_s: float = 0.1, repeats: int = 20, runs: int = 10,
+def time_interleaved(runners: list[Callable[[], Any]], *, warmup_s: float = 0.1, repeats: int = 40, runs: int = 10,
                      seed: int = 0) -> list[dict[str, float]]:
     """Time several networks together: ``repeats`` rounds over all of them in a shuffled order, in each
     round one untimed and ``runs`` timed back-to-back runs of each network.
@@ -138,7 +138,7 @@ def make_runner(model: nn.Module, input_shape: Iterable[int], *, backend: str = 
 
 
 def measure_latency(model: nn.Module, input_shape: Iterable[int], *, backend: str = "torch", threads: int = 1,
-                    batch_size: int = 1, warmup_s: float = 0.1, repeats: int = 20, runs: int = 10) -> dict[str, float]:
+                    batch_size: int = 1, warmup_s: float = 0.1, repeats: int = 40, runs: int = 10) -> dict[str, float]:
     """Latency of one forward pass of ``model`` on a ``(batch_size, *input_shape)`` random input, timed
     in ``repeats`` rounds of ``runs`` back-to-back runs; the fields of ``time_interleaved``."""
     from archscout.train._loop import torch_threads

@@ -237,7 +237,7 @@ def _measure_into(table: MeasurementTable, todo: list[str], runner: Callable[[st
 
 def measure_archs(space: str, archs: Iterable[Any], *, dataset: str = "cifar10", backend: str = "onnxruntime",
                   threads: int = 1, batch_size: int = 1, name: str | None = None,
-                  root: str | os.PathLike | None = None, warmup_s: float = 0.1, repeats: int = 20, runs: int = 10,
+                  root: str | os.PathLike | None = None, warmup_s: float = 0.1, repeats: int = 40, runs: int = 10,
                   batch: int = 100, pin_cpu: int | None = None, realtime: bool = False,
                   input_shape: Iterable[int] | None = None, net_cfg: dict[str, Any] | None = None,
                   progress: Callable[[int, int, str], Any] | None = None) -> pd.DataFrame:
@@ -313,7 +313,7 @@ def fbnet_blocks(dataset: str) -> dict[str, tuple[Any, tuple[int, ...]]]:
 
 def measure_fbnet_lut(dataset: str = "cifar100", *, backend: str = "onnxruntime", threads: int = 1,
                       batch_size: int = 1, name: str | None = None, root: str | os.PathLike | None = None,
-                      warmup_s: float = 0.1, repeats: int = 20, runs: int = 10, batch: int = 200,
+                      warmup_s: float = 0.1, repeats: int = 40, runs: int = 10, batch: int = 200,
                       pin_cpu: int | None = None, realtime: bool = False,
                       progress: Callable[[int, int, str], Any] | None = None) -> pd.DataFrame:
     """Measure FBNet's lookup table on this machine, as HW-NAS-Bench built it for its devices: each
