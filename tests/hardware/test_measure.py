@@ -85,11 +85,11 @@ def test_time_interleaved_spreads_repeats_over_rounds():
     runners = [lambda j=j: calls.append(j) for j in range(3)]
     res = time_interleaved(runners, warmup_s=0.0, repeats=4, runs=2, seed=1)
     timed = calls[3:]  # after one warm-up call each
-    assert len(timed) == 3 * 4 * (1 + 2) and all(r["repeats"] == 4 and r["runs"] == 2 for r in res)
-    rounds = [timed[k * 9:(k + 1) * 9] for k in range(4)]
-    assert all(sorted(r) == [0, 0, 0, 1, 1, 1, 2, 2, 2] for r in rounds)  # each once per round: 1 untimed + 2 runs
-    assert all(len(set(r[i:i + 3])) == 1 for r in rounds for i in (0, 3, 6))  # back to back
-    assert len({tuple(r[::3]) for r in rounds}) > 1  # in shuffled orders
+    assert len(timed) == 3 * 4 * (2 + 2) and all(r["repeats"] == 4 and r["runs"] == 2 for r in res)
+    rounds = [timed[k * 12:(k + 1) * 12] for k in range(4)]
+    assert all(sorted(r) == [0] * 4 + [1] * 4 + [2] * 4 for r in rounds)  # each once per round: 2 untimed + 2 runs
+    assert all(len(set(r[i:i + 4])) == 1 for r in rounds for i in (0, 4, 8))  # back to back
+    assert len({tuple(r[::4]) for r in rounds}) > 1  # in shuffled orders
     with pytest.raises(ArchscoutError, match="repeats and runs"):
         time_interleaved(runners, repeats=0)
 
