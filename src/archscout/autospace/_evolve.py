@@ -41,7 +41,7 @@ from archscout.autospace._population import INITS, Population
 from archscout.autospace._supernet import CellModule, EvolutionSupernet, Skeleton
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout._progress import progress_bar
-from archscout.train._loop import torch_threads as _threads
+from archscout._threads import torch_threads as _threads
 
 CHECKPOINT = "checkpoint.pt"
 SPACE_FILE = "space.json"

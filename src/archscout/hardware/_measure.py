@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from archscout._threads import torch_threads
 from archscout.exceptions import ArchscoutError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -141,7 +142,6 @@ def measure_latency(model: nn.Module, input_shape: Iterable[int], *, backend: st
                     batch_size: int = 1, warmup_s: float = 0.1, repeats: int = 40, runs: int = 10) -> dict[str, float]:
     """Latency of one forward pass of ``model`` on a ``(batch_size, *input_shape)`` random input, timed
     in ``repeats`` rounds of ``runs`` back-to-back runs; the fields of ``time_interleaved``."""
-    from archscout.train._loop import torch_threads
 
     was_training = model.training
     try:

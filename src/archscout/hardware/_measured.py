@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from archscout._io import atomic_write_json
+from archscout._threads import torch_threads
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.hardware._base import DEVICES, Device, MetricInfo
 from archscout.hardware._measure import MeasurementTable, _check_backend, device_fingerprint, make_runner, \
@@ -210,7 +211,6 @@ def _measure_into(table: MeasurementTable, todo: list[str], runner: Callable[[st
                   progress: Callable[[int, int, str], Any] | None) -> pd.DataFrame:
     """Measure the keys ``todo`` into ``table``, ``batch`` at a time, interleaved with ``reference``;
     then (even when interrupted) re-register the device of ``folder``. The whole table, with ``attrs``."""
-    from archscout.train._loop import torch_threads
 
     if batch < 1:
         raise ArchscoutError(f"batch must be >= 1, got {batch}")

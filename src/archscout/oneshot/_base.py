@@ -47,7 +47,7 @@ from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.oneshot._cost import OpCost
 from archscout.spaces import Arch, get_space
 from archscout.train._augment import augment, channel_stats
-from archscout.train._loop import torch_threads as _threads
+from archscout._threads import torch_threads as _threads
 from archscout.train._loop import (_rng_state, _set_rng_state, atomic_save, check_identity, epoch_generator,
                                    seed_everything)
 

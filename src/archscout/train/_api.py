@@ -21,7 +21,7 @@ from archscout._progress import progress_bar
 from archscout.train._augment import Classifier, channel_stats
 from archscout.train._config import TrainConfig
 from archscout.train._loop import RunData, check_identity, fit, load_weights, seed_everything
-from archscout.train._loop import torch_threads as _threads
+from archscout._threads import torch_threads as _threads
 from archscout.train._model import build_net, count_params, save_model
 from archscout.train._selection import get_rule, select_epoch
 from archscout._io import atomic_write_json

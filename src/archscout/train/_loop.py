@@ -13,8 +13,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,15 +177,3 @@ def fit(model: nn.Module, data: RunData, config: TrainConfig, *, run_dir: Path |
 def load_weights(entry: Any) -> dict[str, torch.Tensor]:
     """A state dict from ``fit``'s weights: itself (in memory) or loaded from its path."""
     return torch.load(entry, weights_only=True) if isinstance(entry, Path) else entry
-
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """``torch.set_num_threads(n)`` for the duration (None: leave as is), restored afterwards."""
-    old = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
