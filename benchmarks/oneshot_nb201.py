@@ -8,8 +8,10 @@ A cell is flagged "collapsed" when at most one of its edges that reach the outpu
 ``--max-latency`` on ``--device``, side by side with the unconstrained ones.
 
 Usage: ``python benchmarks/oneshot_nb201.py [--methods darts,gdas,...] [--seeds 3] [--quick]``
-(``--quick``: digits-shift and 2 epochs, to check the plumbing). Runs are kept under ``--run-dir`` and
-re-running resumes them.
+(``--quick``: digits-shift and 2 epochs, to check the plumbing; ``--epochs``, ``--batch-size`` and
+``--all-images`` change the schedule, e.g. GDAS with about 10,000 architecture steps:
+``--methods gdas --latency-methods "" --epochs 40 --batch-size 16 --all-images``). Runs are kept
+under ``--run-dir`` and re-running resumes them.
 """
 
 from __future__ import annotations
@@ -40,10 +42,15 @@ def run(method: str, seed: int, args, cost: OpCost | None) -> dict:
     overrides = {"seed": seed, "threads": args.threads}
     if args.epochs:
         overrides["epochs"] = args.epochs
+    if args.batch_size:
+        overrides["batch_size"] = args.batch_size
+    if args.all_images:
+        overrides.update(train_images=None, val_images=None)
     config = get_profile(method, "cpu", **overrides)
     data = load_split(args.suite, args.split, seed=0, size=config.image_size)
     tag = "free" if cost is None else f"{args.device}-{args.max_latency:g}ms"
-    run_dir = Path(args.run_dir) / f"{method}-{args.suite}-{args.split}-{tag}-e{config.epochs}-s{seed}"
+    run_dir = Path(args.run_dir) / (f"{method}-{args.suite}-{args.split}-{tag}-e{config.epochs}-b{config.batch_size}"
+                                  f"-n{config.train_images or 'all'}-s{seed}")
     result = get_method(method).search("nb201", data, config, cost=cost, run_dir=run_dir)
     return {"method": method, "seed": seed, "arch": result.arch_str, "index": result.arch_index,
             "seconds": result.seconds, **describe(result.arch_index, args.device)}
@@ -64,6 +71,8 @@ def main() -> None:
     p.add_argument("--max-latency", type=float, default=20.0)
     p.add_argument("--latency-methods", default="darts,gdas", help="methods run again with the latency target")
     p.add_argument("--epochs", type=int, default=None, help="override the cpu profile's epochs")
+    p.add_argument("--batch-size", type=int, default=None, help="override the cpu profile's batch size")
+    p.add_argument("--all-images", action="store_true", help="search on all training images (no 1,024 cap)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--run-dir", default="runs/bench-oneshot")
     p.add_argument("--quick", action="store_true")
@@ -93,12 +102,15 @@ def main() -> None:
         print(f"{method:8s} {accs[0]:>15s} {accs[1]:>15s} {accs[2]:>15s} "
               f"{mean_std([r['seconds'] for r in rs]):>15s}  {sum(r['collapsed'] for r in rs)}/{len(rs)}")
 
+    latency_methods = [m for m in args.latency_methods.split(",") if m in methods]
+    if not latency_methods:
+        return
     cost = OpCost.fit("nb201", args.device).with_target(args.max_latency)
     print(f"\nlatency target: {args.device} <= {args.max_latency:g} ms (additive table fit: Spearman "
           f"{cost.quality['spearman']:.3f}); same seeds without / with the target")
     print(f"{'method':8s} {'seed':>4s} {'free ms':>8s} {'c10':>6s} {'target ms':>9s} {'c10':>6s}  met")
     all_met = True
-    for method in [m for m in args.latency_methods.split(",") if m in methods]:
+    for method in latency_methods:
         for seed in range(args.seeds):
             free = next(r for r in rows if r["method"] == method and r["seed"] == seed)
             tgt = run(method, seed, args, cost)

@@ -92,8 +92,32 @@ def build_sides(C: int, N: int, num_classes: int, seed: int) -> tuple[Side, Side
 
 
 def copy_reference_weights(ref: nn.Module, ours: NB201Supernet) -> str:
-    """Copy xautodl's weights and BN statistics into archscout's supernet (whose search cells stack the
-    convs of the edges leaving one node); return a line comparing the logits of both."""
+    """Copy xautodl's weights and BN statistics into archscout's supernet; return a line comparing the
+    logits of both."""
+    copy_weights(ref, ours)
+    x = torch.randn(8, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    probs = ref.arch_parameters.detach().softmax(-1)
+    ref.eval(), ours.eval()
+    with torch.no_grad():
+        diff = (ref(x)[1] - ours(x, weights=probs)).abs().max().item()
+    # train mode (batch statistics): the gradient of the same loss with respect to alpha
+    y = torch.arange(8) % 10
+    ref.train(), ours.train()
+    ref.arch_parameters.grad = None
+    F.cross_entropy(ref(x)[1], y).backward()
+    g_ref = ref.arch_parameters.grad.clone()
+    ref.zero_grad(set_to_none=True)
+    alpha = ref.arch_parameters.detach().clone().requires_grad_()
+    F.cross_entropy(ours(x, weights=alpha.softmax(-1)), y).backward()
+    ours.zero_grad(set_to_none=True)
+    rel = ((alpha.grad - g_ref).norm() / g_ref.norm()).item()
+    return (f"xautodl's weights copied into archscout: max |logits diff| = {diff:.1e} (eval), "
+            f"relative |grad alpha diff| = {rel:.1e} (train)")
+
+
+def copy_weights(ref: nn.Module, ours: NB201Supernet) -> None:
+    """Copy the weights and BN statistics of an xautodl NB201 search model (DARTS or GDAS: the same
+    skeleton) into archscout's supernet, whose search cells stack the convs of the edges leaving one node."""
     _, NAS201SearchCell = load_reference()
     from archscout.nn._supernet import EDGES_FROM, SearchCell
 
@@ -118,24 +142,6 @@ def copy_reference_weights(ref: nn.Module, ours: NB201Supernet) -> str:
                 _copy_in_order(rc, ac)
         for name in ("stem", "lastact", "classifier"):
             _copy_in_order(getattr(ref, name), getattr(ours, name))
-    x = torch.randn(8, 3, 32, 32, generator=torch.Generator().manual_seed(1))
-    probs = ref.arch_parameters.detach().softmax(-1)
-    ref.eval(), ours.eval()
-    with torch.no_grad():
-        diff = (ref(x)[1] - ours(x, weights=probs)).abs().max().item()
-    # train mode (batch statistics): the gradient of the same loss with respect to alpha
-    y = torch.arange(8) % 10
-    ref.train(), ours.train()
-    ref.arch_parameters.grad = None
-    F.cross_entropy(ref(x)[1], y).backward()
-    g_ref = ref.arch_parameters.grad.clone()
-    ref.zero_grad(set_to_none=True)
-    alpha = ref.arch_parameters.detach().clone().requires_grad_()
-    F.cross_entropy(ours(x, weights=alpha.softmax(-1)), y).backward()
-    ours.zero_grad(set_to_none=True)
-    rel = ((alpha.grad - g_ref).norm() / g_ref.norm()).item()
-    return (f"xautodl's weights copied into archscout: max |logits diff| = {diff:.1e} (eval), "
-            f"relative |grad alpha diff| = {rel:.1e} (train)")
 
 
 def _copy_in_order(src: nn.Module, dst: nn.Module) -> None:
