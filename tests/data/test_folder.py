@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import pytest
 import torch
 from PIL import Image, features
 
@@ -10,6 +9,7 @@ from archscout.data import DatasetError
 from archscout.data._folder import IMAGE_EXTENSIONS, known_dataset, load_folder, scan_folder
 from archscout.data._load import load_split
 from archscout.exceptions import UnknownNameError
+from helpers import one_line
 
 DOMAINS, CLASSES = ("b_dom", "a_dom", "c_dom"), ("dog", "cat", "bird")  # made unsorted on purpose
 
@@ -29,16 +29,6 @@ def make(root: Path, domains=DOMAINS, classes=CLASSES, n=3, size=(8, 8), mode="R
                 colour = v if mode == "L" else (v, 255 - v, 7)[: len(mode)] + (255,) * (len(mode) - 3)
                 Image.new(mode, size, colour).save(folder / f"{i}.{ext}")
     return root
-
-
-def one_line(exc_type, fn, *words):
-    with pytest.raises(exc_type) as info:
-        fn()
-    msg = str(info.value)
-    assert "\n" not in msg, msg
-    for w in words:
-        assert str(w) in msg, (w, msg)
-    return msg
 
 
 def test_scan_layout_and_lodo_splits(tmp_path):

@@ -14,22 +14,13 @@ from archscout.data import parse_idx
 from archscout.data._shifts import PALETTE
 from archscout.data._sources import FASHION_DEFAULT_DIR, FASHION_ENV, FASHION_FILES
 from archscout.exceptions import UnknownNameError
+from helpers import one_line
 
 
 def idx(arr: np.ndarray) -> bytes:
     codes = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C}
     head = bytes([0, 0, codes[arr.dtype], arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
     return head + arr.tobytes()
-
-
-def one_line(exc_type, fn, *words):
-    with pytest.raises(exc_type) as info:
-        fn()
-    msg = str(info.value)
-    assert "\n" not in msg, msg
-    for w in words:
-        assert str(w) in msg, (w, msg)
-    return msg
 
 
 # -- idx files -----------------------------------------------------------------------------------------------
