@@ -214,6 +214,30 @@ def _half(genotype: Any, cell: str) -> tuple[Sequence[tuple[str, int]], Sequence
     return getattr(genotype, cell), getattr(genotype, f"{cell}_concat", (2, 3, 4, 5))
 
 
+def darts_skeleton(C: int, layers: int, in_channels: int, stem_multiplier: int,
+                   make_cell: Callable[[int, int, int, bool, bool], nn.Module]
+                   ) -> tuple[nn.Sequential, nn.ModuleList, list[int]]:
+    """DARTS's macro skeleton, shared by the network and the supernet: the stem (conv 3x3 + BN to
+    ``stem_multiplier * C`` channels) and ``layers`` cells with reductions (channels doubled) at L//3
+    and 2L//3. ``make_cell(C_pp, C_p, C, reduction, reduction_prev)`` builds a cell with a
+    ``multiplier``; returns (stem, cells, output channels of each cell)."""
+    C_curr = stem_multiplier * C
+    stem = nn.Sequential(nn.Conv2d(in_channels, C_curr, 3, padding=1, bias=False), nn.BatchNorm2d(C_curr))
+    C_pp, C_p, C_curr = C_curr, C_curr, C
+    cells, widths = nn.ModuleList(), []
+    reductions, reduction_prev = {layers // 3, 2 * layers // 3}, False
+    for i in range(layers):
+        reduction = i in reductions
+        if reduction:
+            C_curr *= 2
+        cell = make_cell(C_pp, C_p, C_curr, reduction, reduction_prev)
+        cells.append(cell)
+        reduction_prev = reduction
+        C_pp, C_p = C_p, cell.multiplier * C_curr
+        widths.append(C_p)
+    return stem, cells, widths
+
+
 class DartsNetwork(nn.Module):
     """DARTS's evaluation network (``NetworkCIFAR``) for a genotype, for any input size >= 8.
 
@@ -247,32 +271,16 @@ class DartsNetwork(nn.Module):
         self.auxiliary = auxiliary
         self.drop_path_prob = drop_path_prob
         self.aux_position = 2 * layers // 3
-        reductions = {layers // 3, 2 * layers // 3}
 
-        C_curr = stem_multiplier * C
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, C_curr, 3, padding=1, bias=False),
-            nn.BatchNorm2d(C_curr),
-        )
-        C_pp, C_p, C_curr = C_curr, C_curr, C
-        self.cells = nn.ModuleList()
-        reduction_prev = False
-        C_aux = C_p
-        for i in range(layers):
-            reduction = i in reductions
-            if reduction:
-                C_curr *= 2
+        def make_cell(C_pp: int, C_p: int, C_curr: int, reduction: bool, reduction_prev: bool) -> Cell:
             edges, concat = _half(genotype, "reduce" if reduction else "normal")
-            cell = Cell(edges, C_pp, C_p, C_curr, reduction, reduction_prev, concat=concat,
+            return Cell(edges, C_pp, C_p, C_curr, reduction, reduction_prev, concat=concat,
                         bn_after_pool_skip=bn_after_pool_skip)
-            self.cells.append(cell)
-            reduction_prev = reduction
-            C_pp, C_p = C_p, cell.multiplier * C_curr
-            if i == self.aux_position:
-                C_aux = C_p
-        self.auxiliary_head = AuxiliaryHead(C_aux, num_classes) if auxiliary else None
+
+        self.stem, self.cells, widths = darts_skeleton(C, layers, in_channels, stem_multiplier, make_cell)
+        self.auxiliary_head = AuxiliaryHead(widths[self.aux_position], num_classes) if auxiliary else None
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(C_p, num_classes)
+        self.classifier = nn.Linear(widths[-1], num_classes)
 
     def forward(self, x: torch.Tensor):
         aux_logits = None

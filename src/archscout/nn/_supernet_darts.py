@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from archscout.nn._darts import FactorizedReduce, ReLUConvBN, darts_op
+from archscout.nn._darts import FactorizedReduce, ReLUConvBN, darts_op, darts_skeleton
 from archscout.spaces._base import Arch, get_space
 from archscout.spaces._darts import CONCAT, NUM_NODES, PRIMITIVES, Genotype
 
@@ -182,26 +182,12 @@ class DartsSupernet(nn.Module):
         self.multiplier = multiplier
         self.num_edges = len(edge_inputs(steps))
         self.alpha_shape = (len(CELL_TYPES), self.num_edges, len(OP_NAMES))
-        reductions = {layers // 3, 2 * layers // 3}
-        C_curr = stem_multiplier * C
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, C_curr, 3, padding=1, bias=False),
-            nn.BatchNorm2d(C_curr),
-        )
-        C_pp, C_p, C_curr = C_curr, C_curr, C
-        self.cells = nn.ModuleList()
-        reduction_prev = False
-        for i in range(layers):
-            reduction = i in reductions
-            if reduction:
-                C_curr *= 2
-            cell = SearchCell(steps, multiplier, C_pp, C_p, C_curr, reduction, reduction_prev, affine,
-                              bn_after_pool_skip)
-            self.cells.append(cell)
-            reduction_prev = reduction
-            C_pp, C_p = C_p, multiplier * C_curr
+        self.stem, self.cells, widths = darts_skeleton(
+            C, layers, in_channels, stem_multiplier,
+            lambda C_pp, C_p, C_curr, reduction, reduction_prev: SearchCell(
+                steps, multiplier, C_pp, C_p, C_curr, reduction, reduction_prev, affine, bn_after_pool_skip))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(C_p, num_classes)
+        self.classifier = nn.Linear(widths[-1], num_classes)
 
     def _check(self, weights: torch.Tensor | None, index: torch.Tensor | None) -> None:
         if weights is not None and tuple(weights.shape) != self.alpha_shape:
