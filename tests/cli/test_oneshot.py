@@ -1,6 +1,9 @@
 """``archscout oneshot``: a one-shot search from the command line, its run directory and its errors."""
 
 import json
+import math
+
+import pytest
 
 from archscout.cli import main
 
@@ -16,6 +19,7 @@ def test_oneshot_json_and_resume(tmp_path, capsys):
     assert out["cost"]["meets_target"] is True and out["cost"]["value"] <= 12
     assert set(out["nb201_test_acc"]) == {"cifar10", "cifar100", "ImageNet16-120"}
     assert {"raspi4_latency", "pixel3_latency", "edgegpu_latency"} <= set(out["latency_ms"])
+    assert out["entropy"]["uniform"] == pytest.approx(math.log(5)) and 0 < out["entropy"]["final"] <= math.log(5)
     stored = json.loads((tmp_path / out["run_dir"].split("/")[-1] / "result.json").read_text())
     assert stored["arch"] == out["arch"]
     assert main(args) == 0  # a finished run is read back, not searched again
@@ -31,3 +35,10 @@ def test_oneshot_bad_input_is_one_line(tmp_path, capsys):
         assert main(["oneshot", *TINY, "--run-dir", str(tmp_path), *args]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and word in err, (args, err)
+
+
+def test_oneshot_text_flags_a_near_uniform_distribution(tmp_path, capsys):
+    # one epoch leaves alpha at its initial 1e-3 scale: the output must say the arch rests on small differences
+    assert main(["oneshot", "--method", "darts", *TINY, "--run-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "mean edge entropy 1.609 nats (uniform 1.609): still near uniform" in out

@@ -4,6 +4,7 @@ domains, with an optional latency target on a named device; writes a resumable r
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +12,12 @@ import click
 
 from archscout.cli._app import cli
 
+NEAR_UNIFORM = 0.99  # a final mean edge entropy above this share of the uniform one is flagged
+
 
 def nb201_lookup(index: int) -> dict[str, dict[str, float | None]]:
     """NB201's 200-epoch test accuracy of an arch on its three datasets and its latency on every device
     with a CIFAR-10 table (lookups for the report, never a search signal)."""
-    import math
-
     from archscout.hardware import get_cost_model
 
     bench = get_cost_model("nb201", "cifar10")
@@ -87,6 +88,9 @@ def oneshot_cmd(method: str, space: str, suite: str, split: str, device: str | N
     out: dict[str, Any] = {"method": method, "space": space, "arch": result.arch_str, "arch_index": result.arch_index,
                            "suite": data.name, "split": data.split.name, "profile": profile, "seed": seed,
                            "search_seconds": result.seconds, "run_dir": str(Path(run_dir) / name)}
+    entropy = result.history[-1].get("entropy") if result.history else None
+    if entropy is not None:  # how far the distribution moved from uniform, so that a user can judge the result
+        out["entropy"] = {"final": entropy, "uniform": math.log(result.distribution.shape[-1])}
     if result.arch_index is not None:
         out.update(nb201_lookup(result.arch_index))
     if result.cost is not None:
@@ -105,6 +109,12 @@ def _print(out: dict[str, Any]) -> None:
                   f"profile {out['profile']}, seed {out['seed']}: {out['search_seconds']:.0f} s", soft_wrap=True)
     index = f"  (NB201 index {out['arch_index']})" if out["arch_index"] is not None else ""
     console.print(f"derived arch: {out['arch']}{index}", soft_wrap=True)
+    if "entropy" in out:
+        e = out["entropy"]
+        near = e["final"] > NEAR_UNIFORM * e["uniform"]
+        console.print(f"architecture distribution: mean edge entropy {e['final']:.3f} nats (uniform {e['uniform']:.3f})"
+                      + (": still near uniform, so the derived arch rests on small differences (more --epochs, "
+                         "or --profile paper)" if near else ""), soft_wrap=True)
     if "nb201_test_acc" in out:
         accs = ", ".join(f"{k} {v:.2f} %" for k, v in out["nb201_test_acc"].items())
         console.print(f"NB201 200-epoch test accuracy (table lookup): {accs}", soft_wrap=True)
