@@ -26,6 +26,15 @@ def test_gdas_tau_schedule_is_linear_per_epoch():
     assert taus[0] == 10.0 and taus[-1] == pytest.approx(0.1) and np.allclose(np.diff(taus), -9.9 / 4)
 
 
+def test_gdas_entropy_falls_from_its_start(digits):
+    # algorithms.md §13.3's check for GDAS. alpha starts as 1e-3 * N(0, 1): an entropy within about 1e-6
+    # of log(5). Nine alpha steps at 3e-4 barely show in float32, so this run takes larger steps
+    cfg = get_profile("gdas", "cpu", **{**TINY, "epochs": 3, "arch_lr": 0.05})
+    result = get_method("gdas").search("nb201", digits, cfg)
+    ent = [h["entropy"] for h in result.history]
+    assert len(ent) == 3 and ent[-1] < np.log(5) - 1e-3, ent
+
+
 def test_gdas_sample_is_one_hot_with_gradient_to_every_alpha():
     alpha = (1e-3 * torch.randn(6, 5)).requires_grad_()
     w, k = gumbel_straight_through(alpha, 1.0, torch.Generator().manual_seed(0))
