@@ -113,8 +113,8 @@ def _print(out: dict[str, Any]) -> None:
         e = out["entropy"]
         near = e["final"] > NEAR_UNIFORM * e["uniform"]
         console.print(f"architecture distribution: mean edge entropy {e['final']:.3f} nats (uniform {e['uniform']:.3f})"
-                      + (": still near uniform, so the derived arch rests on small differences (more --epochs, "
-                         "or --profile paper)" if near else ""), soft_wrap=True)
+                      + (": still near uniform, so the derived arch rests on small differences" if near else ""),
+                      soft_wrap=True)
     if "nb201_test_acc" in out:
         accs = ", ".join(f"{k} {v:.2f} %" for k, v in out["nb201_test_acc"].items())
         console.print(f"NB201 200-epoch test accuracy (table lookup): {accs}", soft_wrap=True)
