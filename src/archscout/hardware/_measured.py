@@ -178,7 +178,7 @@ def _check_table_setting(path: Path, setting: dict[str, Any]) -> None:
             raise ArchscoutError(f"{path.with_suffix('.csv')} was measured with {stored}, not {setting}; "
                                  f"use another measurement root for a custom setting")
     else:
-        path.write_text(json.dumps(setting, indent=2, sort_keys=True))
+        atomic_write_json(path, setting, sort_keys=True)
 
 
 @contextmanager

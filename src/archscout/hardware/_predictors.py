@@ -26,11 +26,11 @@ from scipy import stats
 from scipy.optimize import nnls
 
 from archscout.exceptions import ArchscoutError, UnknownNameError
+from archscout.spaces._nb201 import NB201_EDGES
 
 N_EDGES, N_OPS = 6, 5
 _PAIRS = [(i, j) for i in range(N_EDGES) for j in range(i + 1, N_EDGES)]
-_SOURCE = np.array([0, 0, 1, 0, 1, 2])  # edge k reads node _SOURCE[k] ...
-_TARGET = np.array([1, 2, 2, 3, 3, 3])  # ... and adds into node _TARGET[k]
+_TARGET, _SOURCE = np.array(NB201_EDGES).T  # edge k reads node _SOURCE[k] and adds into node _TARGET[k]
 
 
 # -- features -----------------------------------------------------------------------------------
@@ -70,7 +70,7 @@ def effective_ops(ops: np.ndarray) -> np.ndarray:
     """Op ids with every edge that lies on no input-to-output path of non-``none`` edges set to
     ``none`` (0): the ops that can affect the output."""
     ops = np.asarray(ops, dtype=np.int64)
-    edges = list(zip(_TARGET.tolist(), _SOURCE.tolist()))  # (to, from) per edge
+    edges = NB201_EDGES  # (to, from) per edge
     live, n = ops != 0, len(ops)
     fwd = np.zeros((n, 4), bool)
     fwd[:, 0] = True
@@ -125,10 +125,15 @@ def _clean(archs: Any, y: Any, need: int, name: str) -> tuple[np.ndarray, np.nda
     return ops, y
 
 
-def _positive(y: np.ndarray, name: str, log: bool = True) -> np.ndarray:
+def _positive(y: np.ndarray, name: str) -> np.ndarray:
+    """log(y), after checking that every latency is positive."""
+    _check_positive(y, name)
+    return np.log(y)
+
+
+def _check_positive(y: np.ndarray, name: str) -> None:
     if np.any(y <= 0):
         raise ArchscoutError(f"{name}: latencies must be > 0 (got min {y.min():g})")
-    return np.log(y) if log else y
 
 
 def _ridge(X: np.ndarray, y: np.ndarray, alpha: float, weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
@@ -267,7 +272,8 @@ class StructurePredictor(_Predictor):
 
     def fit(self, archs: Any, y: Any) -> "StructurePredictor":
         ops, y = _clean(archs, y, self.min_train, self.name)
-        weight = 1.0 / _positive(y, self.name, log=False)
+        _check_positive(y, self.name)
+        weight = 1.0 / y
         self.w_, self.b_ = _ridge(self._features(ops), y, self.alpha, weight=weight)
         self._fitted = True
         return self

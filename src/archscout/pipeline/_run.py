@@ -174,12 +174,12 @@ def versions() -> dict[str, str]:
 
 
 # -- cost lookups -----------------------------------------------------------------------------------------
-def latency_metrics(predicted: bool = False) -> list[str]:
-    """Every latency column of the NB201 table (all devices; ``*_predicted`` only if ``predicted``)."""
+def latency_metrics() -> list[str]:
+    """Every latency column of the NB201 table (all devices; ``*_predicted`` columns left out)."""
     from archscout.hardware import get_cost_model
 
     bench = get_cost_model("nb201", LATENCY_DATASET)
-    return [m for m in bench.metrics if "_latency" in m and (predicted or not m.endswith("_predicted"))]
+    return [m for m in bench.metrics if "_latency" in m and not m.endswith("_predicted")]
 
 
 def latencies(arch: Any) -> dict[str, float | None]:
@@ -461,10 +461,12 @@ def _export(run: Path, derived: dict[str, Any], data, say: Log, ran: list[str]) 
 
 
 def _assemble(config: MainJobConfig, data, cost, found, bfound, derived, baselines, check, tcfg, scfg, bcfg) -> dict:
+    from archscout.hardware import get_cost_model
+
     metric = cost.metric
     budget = config.max_latency
     source = "HW-NAS-Bench/HELP tables"
-    if f"{metric}_predicted" in latency_metrics(predicted=True):
+    if f"{metric}_predicted" in get_cost_model("nb201", LATENCY_DATASET).metrics:
         source = ("measured on this machine (archscout hw measure); where a cell is not measured, the device's "
                   "predictor (latency_predicted)")
     for e in [derived, *baselines]:
