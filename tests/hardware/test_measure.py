@@ -211,6 +211,10 @@ def test_measured_device_is_first_class(tmp_path):
     measured = bench.column("tinycpu_latency")
     assert np.isfinite(measured).sum() == 12 and np.isfinite(measured[:12]).all()
     assert np.isfinite(bench.column("tinycpu_latency_predicted")).all()  # additive LUT: >= 10 archs
+    values, estimated = bench.column_or_predicted("tinycpu_latency")  # the budgets' rule
+    assert (estimated == ~np.isfinite(measured)).all()
+    np.testing.assert_array_equal(values[:12], measured[:12])
+    np.testing.assert_array_equal(values[12:], bench.column("tinycpu_latency_predicted")[12:])
     assert "not measured" in bench.missing_reason(100, "tinycpu_latency")
     assert resolve_metric("latency@tinycpu") == "tinycpu_latency"
     with pytest.raises(ArchscoutError, match="already"):

@@ -190,4 +190,7 @@ def test_a_measured_device_reports_its_prediction_where_a_cell_is_not_measured(t
     assert measured > 0 and not predicted
     estimate, predicted = budget_latency("pipecpu_latency", 5000)  # not measured: the stacked/additive estimate
     assert estimate > 0 and predicted
+    from archscout.oneshot import OpCost
+    costs = OpCost.fit("nb201", "pipecpu").true_costs()  # what the search enforces: the same values
+    assert (costs[3], costs[5000]) == (measured, estimate)
     assert budget_latency("raspi4_latency", 5000)[1] is False

@@ -96,6 +96,17 @@ class NB201Bench(CostModel):
         self._check_metrics([metric])
         return self._columns[metric]
 
+    def column_or_predicted(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        """``metric`` where the table has it, else its ``<metric>_predicted`` estimate (a device measured
+        on this machine covers only its measured cells), and a mask of the estimated entries. The one
+        rule for budgets: search constraints and reports both read it."""
+        values = np.asarray(self.column(metric), dtype=np.float64)
+        estimated = np.zeros(len(values), dtype=bool)
+        if f"{metric}_predicted" in self._columns:
+            estimated = ~np.isfinite(values)
+            values = np.where(estimated, self._columns[f"{metric}_predicted"], values)
+        return values, estimated
+
     def table(self, metrics: Sequence[str] | None = None) -> pd.DataFrame:
         """All 15,625 archs: index = NB201 index, one column per metric."""
         names = self._check_metrics(metrics)

@@ -49,7 +49,8 @@ class OpCost:
     def fit(cls, space: str = "nb201", device: str = "raspi4", dataset: str = "cifar10",
             metric: str | None = None) -> "OpCost":
         """Fit the additive table (non-negative least squares) on every arch of ``space`` with a value
-        (for a device measured here: on its measured archs; its true costs are then its prediction)."""
+        (for a device measured here: on its measured archs; its true costs are then the measured values
+        and, for the other archs, its prediction)."""
         if space not in COST_SPACES:
             raise UnknownNameError("cost space", space, COST_SPACES)
         get_device(device)
@@ -94,8 +95,9 @@ class OpCost:
 
     # -- exact costs ----------------------------------------------------------------------------
     def true_costs(self) -> np.ndarray:
-        """The metric for every arch of the space, in index order (NaN where the table has none)."""
-        return _column(self.space, self.dataset, self.metric)
+        """The metric for every arch of the space, in index order (a measured device's prediction where it
+        has no measurement; NaN where neither exists)."""
+        return get_cost_model(self.space, self.dataset).column_or_predicted(self.metric)[0]
 
     def estimate(self, arch: Arch) -> float:
         """The additive table's estimate for one arch."""
@@ -138,15 +140,6 @@ def most_probable_connected(space: str, probs: np.ndarray, allowed: np.ndarray |
         return None
     logp[~ok] = -np.inf
     return sp.from_index(int(np.argmax(logp)))
-
-
-def _column(space: str, dataset: str, metric: str) -> np.ndarray:
-    """The metric for every arch; for a device measured on this machine, whose measured column covers
-    only the measured archs, its prediction for every arch (``<metric>_predicted``)."""
-    bench = get_cost_model(space, dataset)
-    if f"{metric}_predicted" in bench.metrics:
-        metric = f"{metric}_predicted"
-    return np.asarray(bench.column(metric), dtype=np.float64)
 
 
 def _finite(v: float) -> float | None:

@@ -190,18 +190,14 @@ def latencies(arch: Any) -> dict[str, float | None]:
 
 
 def budget_latency(metric: str, index: int) -> tuple[float | None, bool]:
-    """A cell's latency on the budget's metric, and whether it is predicted: a device measured on this
-    machine covers only its measured cells, so the others get its predictor's estimate (the value the
-    budget was enforced on)."""
+    """A cell's latency on the budget's metric, and whether it is predicted (a device measured on this
+    machine covers only its measured cells): the value the search's budget was enforced on."""
     from archscout.hardware import get_cost_model
 
-    bench = get_cost_model("nb201", LATENCY_DATASET)
-    for name, predicted in ((metric, False), (f"{metric}_predicted", True)):
-        if name in bench.metrics:
-            value = bench.query(index, [name])[name]
-            if np.isfinite(value):
-                return float(value), predicted
-    return None, False
+    values, estimated = get_cost_model("nb201", LATENCY_DATASET).column_or_predicted(metric)
+    if not np.isfinite(values[index]):
+        return None, False
+    return float(values[index]), bool(estimated[index])
 
 
 def best_cifar10_cell() -> int:
