@@ -90,6 +90,9 @@ def test_time_interleaved_spreads_repeats_over_rounds():
     assert all(sorted(r) == [0] * 4 + [1] * 4 + [2] * 4 for r in rounds)  # each once per round: 2 untimed + 2 runs
     assert all(len(set(r[i:i + 4])) == 1 for r in rounds for i in (0, 4, 8))  # back to back
     assert len({tuple(r[::4]) for r in rounds}) > 1  # in shuffled orders
+    calls.clear()
+    time_interleaved(runners[:1], warmup_s=0.0, repeats=4, runs=2)
+    assert len(calls) == 1 + 4 * 2  # alone, nothing takes its caches: no untimed calls between rounds
     with pytest.raises(ArchscoutError, match="repeats and runs"):
         time_interleaved(runners, repeats=0)
 

@@ -60,7 +60,8 @@ def _summary(repeats_s: list[list[float]]) -> dict[str, float]:
 def time_interleaved(runners: list[Callable[[], Any]], *, warmup_s: float = 0.1, repeats: int = 40, runs: int = 10,
                      seed: int = 0) -> list[dict[str, float]]:
     """Time several networks together: ``repeats`` rounds over all of them in a shuffled order, in each
-    round two untimed and ``runs`` timed back-to-back runs of each network.
+    round two untimed (when there are others to take the caches) and ``runs`` timed back-to-back runs of
+    each network.
 
     Per network: ``latency_ms``, the fastest run (other processes and the machine's slow moments only
     ever add time, so the fastest is what repeats best; the rounds spread each network's runs over the
@@ -82,7 +83,8 @@ def time_interleaved(runners: list[Callable[[], Any]], *, warmup_s: float = 0.1,
         rng.shuffle(order)
         for j in order:
             run, rep = runners[j], []
-            run(), run()  # untimed: the others have taken the caches (the first two calls run ~35 and ~15 % slower)
+            if len(runners) > 1:  # untimed: the others have taken the caches (the first two calls run ~35 and ~15 % slower)
+                run(), run()
             for _ in range(runs):
                 t0 = time.perf_counter()
                 run()
