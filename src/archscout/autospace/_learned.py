@@ -143,14 +143,10 @@ class FBNetSmallSpace(SkeletonSpace):
         return list(self.ops)
 
     def candidate(self, layer: int, choice: int) -> nn.Module:
-        from archscout.nn._fbnet import ConvBlock, Skip
-        from archscout.spaces._fbnet import FBNET_OP_PARAMS
+        from archscout.nn._fbnet import fbnet_op
 
         s = self.skeleton.layers()[layer]
-        p = FBNET_OP_PARAMS[choice]
-        if p is None:
-            return Skip(s.c_in, s.c_out, s.stride)
-        return ConvBlock(s.c_in, s.c_out, p.expansion, p.kernel, s.stride, p.group)
+        return fbnet_op(choice, s.c_in, s.c_out, s.stride)
 
 
 # -- learned spaces ---------------------------------------------------------------------------------------

@@ -288,22 +288,16 @@ def fbnet_blocks(dataset: str) -> dict[str, tuple[Any, tuple[int, ...]]]:
     from torch import nn
 
     from archscout.hardware._fbnet import lut_keys
-    from archscout.nn._fbnet import ConvBlock, Skip
-    from archscout.spaces._fbnet import FBNET_OP_PARAMS, fbnet_config, fbnet_layers
-
-    def conv_bn_relu(c_in: int, c_out: int, kernel: int, stride: int) -> nn.Module:
-        return nn.Sequential(nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(c_out),
-                             nn.ReLU())
+    from archscout.nn._fbnet import conv_bn_relu, fbnet_op
+    from archscout.spaces._fbnet import fbnet_config, fbnet_layers
 
     cfg, layers = fbnet_config(dataset), fbnet_layers(dataset)
     stem, layer_keys, head = lut_keys(dataset)
     blocks = {stem: (conv_bn_relu(3, cfg.stem_channels, 3, cfg.stem_stride), (3, cfg.input_size, cfg.input_size))}
     for spec, keys in zip(layers, layer_keys):
-        for key, op in zip(keys, FBNET_OP_PARAMS):
+        for op, key in enumerate(keys):
             if key not in blocks:
-                module = (Skip(spec.c_in, spec.c_out, spec.stride) if op is None else
-                          ConvBlock(spec.c_in, spec.c_out, op.expansion, op.kernel, spec.stride, op.group))
-                blocks[key] = (module, (spec.c_in, spec.h, spec.h))
+                blocks[key] = (fbnet_op(op, spec.c_in, spec.c_out, spec.stride), (spec.c_in, spec.h, spec.h))
     h, hc = layers[-1].h // layers[-1].stride, cfg.header_channels
     blocks[head[0]] = (conv_bn_relu(cfg.stage_channels[-1], hc, 1, 1), (cfg.stage_channels[-1], h, h))
     blocks[head[1]] = (nn.AdaptiveAvgPool2d(1), (hc, h, h))

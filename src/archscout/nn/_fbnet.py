@@ -25,7 +25,7 @@ from archscout.spaces._fbnet import (
     fbnet_layers,
 )
 
-__all__ = ["ConvBlock", "FBNetNetwork", "Skip", "channel_shuffle"]
+__all__ = ["ConvBlock", "FBNetNetwork", "Skip", "channel_shuffle", "conv_bn_relu", "fbnet_op"]
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
@@ -93,6 +93,21 @@ class Skip(nn.Module):
         return f"c_in={self.c_in}, c_out={self.c_out}, stride={self.stride}, identity={self.is_identity}"
 
 
+def fbnet_op(op: int, c_in: int, c_out: int, stride: int) -> nn.Module:
+    """The module of FBNet op index ``op`` (``FBNET_OPS``) in a layer of these channels and stride."""
+    params = FBNET_OP_PARAMS[op]
+    if params is None:
+        return Skip(c_in, c_out, stride)
+    return ConvBlock(c_in, c_out, params.expansion, params.kernel, stride, params.group)
+
+
+def conv_bn_relu(c_in: int, c_out: int, kernel: int, stride: int) -> nn.Sequential:
+    """Conv (no bias, same padding) + BN + ReLU: FBNet's stem and header."""
+    return nn.Sequential(OrderedDict(conv=nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2,
+                                                    bias=False),
+                                     bn=nn.BatchNorm2d(c_out), relu=nn.ReLU()))
+
+
 def _as_op_indices(ops: Arch | Sequence[int | str]) -> tuple[int, ...]:
     if isinstance(ops, Arch):
         if ops.space != "fbnet":
@@ -144,31 +159,10 @@ class FBNetNetwork(nn.Module):
         self.ops = _as_op_indices(ops)
         self.num_classes = cfg.num_classes if num_classes is None else int(num_classes)
 
-        self.stem = nn.Sequential(
-            OrderedDict(
-                conv=nn.Conv2d(in_channels, cfg.stem_channels, 3, stride=cfg.stem_stride, padding=1, bias=False),
-                bn=nn.BatchNorm2d(cfg.stem_channels),
-                relu=nn.ReLU(),
-            )
-        )
-        layers = []
-        for op, spec in zip(self.ops, fbnet_layers(cfg)):
-            params = FBNET_OP_PARAMS[op]
-            if params is None:
-                layers.append(Skip(spec.c_in, spec.c_out, spec.stride))
-            else:
-                layers.append(
-                    ConvBlock(spec.c_in, spec.c_out, params.expansion, params.kernel, spec.stride, params.group)
-                )
-        self.layers = nn.ModuleList(layers)
-        last = cfg.stage_channels[-1]
-        self.header = nn.Sequential(
-            OrderedDict(
-                conv=nn.Conv2d(last, cfg.header_channels, 1, stride=1, padding=0, bias=False),
-                bn=nn.BatchNorm2d(cfg.header_channels),
-                relu=nn.ReLU(),
-            )
-        )
+        self.stem = conv_bn_relu(in_channels, cfg.stem_channels, 3, cfg.stem_stride)
+        self.layers = nn.ModuleList(fbnet_op(op, spec.c_in, spec.c_out, spec.stride)
+                                    for op, spec in zip(self.ops, fbnet_layers(cfg)))
+        self.header = conv_bn_relu(cfg.stage_channels[-1], cfg.header_channels, 1, 1)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(cfg.header_channels, self.num_classes)
         self.reset_parameters()
