@@ -52,11 +52,17 @@ def _setting(space: str, dataset: str) -> tuple[tuple[int, ...], dict[str, Any]]
     return SETTINGS[(space, dataset)]
 
 
+def _table_name(space: str, dataset: str, kind: str = "archs") -> str:
+    """File stem of a device's table: ``nb201_cifar10`` (whole archs) or ``fbnet_cifar100_lut`` (blocks)."""
+    return f"{space}_{dataset}" + ("_lut" if kind == "lut" else "")
+
+
 def _tables(folder: Path) -> dict[tuple[str, str, str], Path]:
     """Measured tables by (space, dataset, kind): ``archs`` (whole networks) or ``lut`` (FBNet's blocks)."""
     out = {}
     for s, d in SETTINGS:
-        for kind, path in (("archs", folder / f"{s}_{d}.csv"), ("lut", folder / f"{s}_{d}_lut.csv")):
+        for kind in ("archs", "lut"):
+            path = folder / f"{_table_name(s, d, kind)}.csv"
             if path.exists():
                 out[(s, d, kind)] = path
     return out
@@ -140,7 +146,7 @@ def measured_table(name: str, space: str, dataset: str, root: str | os.PathLike 
     """A measured device's table for one setting: one row per arch (``key``, its string) with the
     fields of ``time_interleaved`` and ``ref_ms``, the reference arch's latency in the same batch."""
     _setting(space, dataset)
-    path = device_folder(name, root) / f"{space}_{dataset}.csv"
+    path = device_folder(name, root) / f"{_table_name(space, dataset)}.csv"
     if not path.exists():
         raise ArchscoutError(f"device {name!r} has no {space}/{dataset} measurements; "
                              f"run: archscout hw measure --space {space} --dataset {dataset}")
@@ -169,6 +175,16 @@ def _open_device(fp: dict[str, Any], root: Path, name: str | None) -> tuple[Path
     info = {**fp, "name": name}
     atomic_write_json(meta, info, sort_keys=True)
     return folder, info
+
+
+def _open_table(stem: str, setting: dict[str, Any], *, backend: str, threads: int, batch_size: int,
+                root: str | os.PathLike | None, name: str | None) -> tuple[MeasurementTable, Path, dict[str, Any]]:
+    """This set-up's table ``stem`` (created, or checked to hold ``setting``), its device folder, and the
+    attributes of what it returns (device name, fingerprint)."""
+    fp = device_fingerprint(backend, threads, batch_size)
+    folder, info = _open_device(fp, measurements_root(root), name)
+    _check_table_setting(folder / f"{stem}.json", setting)
+    return MeasurementTable(folder / f"{stem}.csv"), folder, {"device": info["name"], "fingerprint": fp}
 
 
 def _check_table_setting(path: Path, setting: dict[str, Any]) -> None:
@@ -264,20 +280,18 @@ def measure_archs(space: str, archs: Iterable[Any], *, dataset: str = "cifar10",
         cfg.setdefault("dataset", dataset)
     sp = get_space(space)
     parsed = [sp.parse(a) for a in archs]  # bad archs fail before anything is measured
-    fp = device_fingerprint(backend, threads, batch_size)
-    folder, info = _open_device(fp, measurements_root(root), name)
     reference = sp.to_str(sp.sample(np.random.default_rng(0)))
-    _check_table_setting(folder / f"{space}_{dataset}.json",
-                         {"input_shape": list(shape), "net_cfg": cfg, "warmup_s": warmup_s, "repeats": repeats,
-                          "runs": runs, "reference": reference})
-    table = MeasurementTable(folder / f"{space}_{dataset}.csv")
+    table, folder, attrs = _open_table(
+        _table_name(space, dataset), {"input_shape": list(shape), "net_cfg": cfg, "warmup_s": warmup_s,
+                                      "repeats": repeats, "runs": runs, "reference": reference},
+        backend=backend, threads=threads, batch_size=batch_size, root=root, name=name)
     todo = list(dict.fromkeys(k for k in (sp.to_str(a) for a in parsed) if k not in table))
 
     def runner(key: str) -> Callable[[], Any]:
         return make_runner(sp.build(sp.from_str(key), **cfg), shape, backend=backend, threads=threads,
                            batch_size=batch_size)
 
-    return _measure_into(table, todo, runner, reference, folder=folder, attrs=dict(device=info["name"], fingerprint=fp),
+    return _measure_into(table, todo, runner, reference, folder=folder, attrs=attrs,
                          backend=backend, threads=threads, batch=batch, warmup_s=warmup_s, repeats=repeats,
                          runs=runs, pin_cpu=pin_cpu, realtime=realtime, progress=progress)
 
@@ -316,19 +330,18 @@ def measure_fbnet_lut(dataset: str = "cifar100", *, backend: str = "onnxruntime"
     _check_backend(backend)
     _setting("fbnet", dataset)
     blocks = fbnet_blocks(dataset)
-    fp = device_fingerprint(backend, threads, batch_size)
-    folder, info = _open_device(fp, measurements_root(root), name)
     reference = next(iter(blocks))  # the stem
-    _check_table_setting(folder / f"fbnet_{dataset}_lut.json",
-                         {"warmup_s": warmup_s, "repeats": repeats, "runs": runs, "reference": reference})
-    table = MeasurementTable(folder / f"fbnet_{dataset}_lut.csv")
+    table, folder, attrs = _open_table(
+        _table_name("fbnet", dataset, "lut"), {"warmup_s": warmup_s, "repeats": repeats, "runs": runs,
+                                               "reference": reference},
+        backend=backend, threads=threads, batch_size=batch_size, root=root, name=name)
     todo = [k for k in blocks if k not in table]
 
     def runner(key: str) -> Callable[[], Any]:
         module, shape = blocks[key]
         return make_runner(module, shape, backend=backend, threads=threads, batch_size=batch_size)
 
-    return _measure_into(table, todo, runner, reference, folder=folder, attrs=dict(device=info["name"], fingerprint=fp),
+    return _measure_into(table, todo, runner, reference, folder=folder, attrs=attrs,
                          backend=backend, threads=threads, batch=batch, warmup_s=warmup_s, repeats=repeats,
                          runs=runs, pin_cpu=pin_cpu, realtime=realtime, progress=progress)
 
@@ -337,7 +350,7 @@ def fbnet_lut(device: Device, dataset: str) -> dict[str, float] | None:
     """A measured device's FBNet lookup table (key -> drift-corrected ms), if it is complete."""
     if device.name not in _folders:
         return None
-    path = _folders[device.name] / f"fbnet_{dataset}_lut.csv"
+    path = _folders[device.name] / f"{_table_name('fbnet', dataset, 'lut')}.csv"
     if not path.exists():
         return None
     from archscout.hardware._fbnet import lut_keys
