@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import platform
-import shutil
 import statistics
 import time
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from archscout._io import atomic_write_json
+from archscout._io import atomic_write, atomic_write_json
 from archscout.exceptions import ArchscoutError
 from archscout.pipeline._config import (PAPER_IMAGE_SIZE, PAPER_TRAIN, RESNET_CELL, SMOKE_PER_DOMAIN, SMOKE_SEARCH,
                                         SMOKE_TRAIN, MainJobConfig)
@@ -441,8 +440,7 @@ def _export(run: Path, derived: dict[str, Any], data, say: Log, ran: list[str]) 
     src, pt, onnx_path = Path(derived["model_path"]), run / MODEL_PT, run / MODEL_ONNX
     fresh = not pt.exists() or pt.read_bytes() != src.read_bytes()
     if fresh:
-        shutil.copyfile(src, pt.with_name(pt.name + ".tmp"))
-        pt.with_name(pt.name + ".tmp").replace(pt)
+        atomic_write(pt, src.read_bytes())
     model = load_model(pt)
     test = data.test[0]
     x = test.x[:VERIFY_IMAGES].to(torch.float32)

@@ -8,9 +8,9 @@ with the same weights as one that was never interrupted.
 
 from __future__ import annotations
 
+import io
 import json
 import math
-import os
 import random
 import time
 from collections.abc import Callable
@@ -27,7 +27,7 @@ from archscout.data import Domain
 from archscout.exceptions import ArchscoutError
 from archscout.train._augment import augment
 from archscout.train._config import TrainConfig, config_diff
-from archscout._io import atomic_write_json
+from archscout._io import atomic_write, atomic_write_json
 
 CHECKPOINT = "checkpoint.pt"
 IDENTITY = "config.json"
@@ -68,10 +68,10 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file, then rename: a kill leaves the old file or the new one."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """``torch.save`` through ``atomic_write``: a kill leaves the old file or the new one."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write(path, buf.getvalue())
 
 
 @torch.inference_mode()
