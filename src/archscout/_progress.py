@@ -7,9 +7,10 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def progress_bar(label: str, total: int, show: bool = True) -> Iterator[Callable[[], None]]:
-    """Yield ``tick()``, which advances a bar of ``total`` steps; a no-op when ``show`` is false or nothing is left."""
-    if not show or total <= 0:
+def progress_bar(label: str, total: int, show: bool = True, done: int = 0) -> Iterator[Callable[[], None]]:
+    """Yield ``tick()``, which advances a bar of ``total`` steps that starts at ``done`` (a resumed run); a
+    no-op when ``show`` is false or nothing is left."""
+    if not show or total <= done:
         yield lambda: None
         return
     from rich.console import Console
@@ -18,5 +19,5 @@ def progress_bar(label: str, total: int, show: bool = True) -> Iterator[Callable
 
     with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
                   console=Console(stderr=True), transient=True) as p:
-        task = p.add_task(label, total=total)
+        task = p.add_task(label, total=total, completed=done)
         yield lambda: p.advance(task)

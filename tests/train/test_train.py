@@ -18,6 +18,11 @@ class Killed(Exception):
     pass
 
 
+def _kill(record, epoch):
+    if record["epoch"] == epoch:
+        raise Killed
+
+
 @pytest.fixture(scope="module")
 def data():
     return load_split("digits-shift", "correlation")
@@ -54,13 +59,8 @@ def test_same_seed_same_run_other_seed_other_run(data):
 
 def test_resume_after_a_kill_equals_an_uninterrupted_run(data, tmp_path):
     full = train("nb201", ARCH, data, TINY, run_dir=tmp_path / "full")
-
-    def kill_after_first(record):
-        if record["epoch"] == 1:
-            raise Killed
-
     with pytest.raises(Killed):
-        train("nb201", ARCH, data, TINY, run_dir=tmp_path / "killed", on_epoch=kill_after_first)
+        train("nb201", ARCH, data, TINY, run_dir=tmp_path / "killed", on_epoch=lambda r: _kill(r, 1))
     assert torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)["epoch"] == 1
     assert not (tmp_path / "killed" / "model.pt").exists()
     seen = []
@@ -74,6 +74,27 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(data, tmp_path):
     assert weights_equal(last("killed"), last("full"))
     again = train("nb201", ARCH, data, TINY, run_dir=tmp_path / "full", on_epoch=lambda r: seen.append(r))
     assert seen == [2, 3] and again.history == full.history  # a finished run is re-read, not retrained
+
+
+def test_a_resumed_run_s_progress_bar_starts_where_it_stopped(data, tmp_path, monkeypatch):
+    from contextlib import contextmanager
+
+    import archscout.train._api as api
+
+    bars = []
+
+    @contextmanager
+    def bar(label, total, show=True, done=0):
+        bars.append({"total": total, "done": done, "ticks": 0})
+        yield lambda: bars[-1].__setitem__("ticks", bars[-1]["ticks"] + 1)
+
+    monkeypatch.setattr(api, "progress_bar", bar)
+    with pytest.raises(Killed):
+        train("nb201", ARCH, data, TINY, run_dir=tmp_path, selection="leave-one-domain-out", on_epoch=lambda r: _kill(r, 2))
+    train("nb201", ARCH, data, TINY, run_dir=tmp_path, selection="leave-one-domain-out", progress=True)
+    first, resumed = bars
+    assert first["done"] == 0 and resumed["total"] == first["total"]
+    assert resumed["done"] == first["ticks"] > 0 and resumed["done"] + resumed["ticks"] == resumed["total"]
 
 
 def test_resume_with_another_config_is_refused(data, tmp_path):

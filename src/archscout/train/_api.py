@@ -20,7 +20,8 @@ from archscout.spaces import get_space
 from archscout._progress import progress_bar
 from archscout.train._augment import Classifier, channel_stats
 from archscout.train._config import TrainConfig
-from archscout.train._loop import RunData, check_identity, fit, load_weights, seed_everything
+from archscout.train._loop import (RunData, check_identity, epochs_done, fit, load_weights, seed_everything,
+                                   steps_per_epoch)
 from archscout._threads import torch_threads as _threads
 from archscout.train._model import build_net, count_params, save_model
 from archscout.train._selection import get_rule, select_epoch
@@ -153,13 +154,15 @@ def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = 
     model = make(x)  # before the progress bar: bad settings and a foreign run directory fail on a clean line
     if run_dir is not None:
         check_identity(run_dir, identity)
-    total = _batches(config, [main, *lodo_data.values()])
-    with _threads(config.threads), progress_bar("train", total, progress) as tick:
+    lodo_dirs = {d: None if run_dir is None else run_dir / "lodo" / d for d in lodo_data}
+    steps = [(steps_per_epoch(main, config), run_dir), *((steps_per_epoch(rd, config), lodo_dirs[d]) for d, rd in lodo_data.items())]
+    total, done = sum(n for n, _ in steps) * config.epochs, sum(n * epochs_done(p) for n, p in steps)
+    with _threads(config.threads), progress_bar("train", total, progress, done) as tick:
         history, weights = fit(model, main, config, run_dir=run_dir, identity=identity, on_batch=tick,
                                on_epoch=on_epoch)
         lodo = {}
         for d, rd in lodo_data.items():
-            sub = None if run_dir is None else run_dir / "lodo" / d
+            sub = lodo_dirs[d]
             lodo[d], _ = fit(make(rd.x), rd, config, run_dir=sub, on_batch=tick,
                              identity={**identity, "held_out": d})
     selected = select_epoch(rule, history, lodo or None)
@@ -186,10 +189,6 @@ def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = 
             "selection_rule": rule.label, "selected_epoch": selected, "seed": config.seed})
         atomic_write_json(run_dir / RESULT, result.to_dict())
     return result
-
-
-def _batches(config: TrainConfig, runs: list[RunData]) -> int:
-    return sum(max(1, len(r.y) // config.batch_size) for r in runs) * config.epochs
 
 
 def _spread(values: list[float]) -> dict[str, float]:

@@ -100,6 +100,18 @@ def check_identity(run_dir: Path, identity: dict[str, Any]) -> None:
     atomic_write_json(path, identity, sort_keys=True)
 
 
+def steps_per_epoch(data: RunData, config: TrainConfig) -> int:
+    """Full batches only: BatchNorm needs more than one image."""
+    return max(1, len(data.y) // config.batch_size)
+
+
+def epochs_done(run_dir: Path | None) -> int:
+    """Epochs held by a run directory's checkpoint (0 without one): where ``fit`` resumes."""
+    if run_dir is None or not (run_dir / CHECKPOINT).exists():
+        return 0
+    return len(torch.load(run_dir / CHECKPOINT, weights_only=True)["history"])
+
+
 def fit(model: nn.Module, data: RunData, config: TrainConfig, *, run_dir: Path | None = None,
         identity: dict[str, Any] | None = None, on_batch: Callable[[], None] | None = None,
         on_epoch: Callable[[dict[str, Any]], None] | None = None) -> tuple[list[dict[str, Any]], dict[int, Any]]:
@@ -111,7 +123,7 @@ def fit(model: nn.Module, data: RunData, config: TrainConfig, *, run_dir: Path |
     run resumes from ``checkpoint.pt``. ``on_epoch`` sees each new record (raising there stops the run).
     """
     n = len(data.y)
-    steps = max(1, n // config.batch_size)  # full batches only: BatchNorm needs more than one image
+    steps = steps_per_epoch(data, config)
     total = steps * config.epochs
     opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                           weight_decay=config.weight_decay, nesterov=config.nesterov and config.momentum > 0)
