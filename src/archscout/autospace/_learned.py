@@ -35,7 +35,7 @@ from torch import nn
 from archscout.autospace._cells import CELL_OPS, Cell, parse_cell
 from archscout.autospace._supernet import CPU_SKELETON, CellModule, ChoiceSupernet, SequentialNetwork, Skeleton
 from archscout.exceptions import ArchscoutError, InvalidArchError, UnknownNameError
-from archscout.spaces import SPACES, Arch, SearchSpace
+from archscout.spaces import SPACES, Arch, SearchSpace, register_instance
 from archscout.spaces._base import is_int
 from archscout._io import atomic_write_json
 
@@ -291,11 +291,7 @@ class LearnedSpace(SkeletonSpace):
 
 def register_learned(space: LearnedSpace) -> LearnedSpace:
     """Make ``get_space(space.name)`` return this instance (re-registering a name replaces it)."""
-    from archscout.spaces import _base
-
-    SPACES.replace(space.name, lambda: space)
-    _base._instances[space.name] = space
-    return space
+    return register_instance(space)
 
 
 # -- one-shot search in a skeleton space ------------------------------------------------------------------

@@ -309,11 +309,9 @@ def load_nb201_space(path: str | Path, register: bool = True) -> NB201SubsetSpac
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ArchscoutError(f"cannot read learned NB201 space {path}: {exc}") from None
     if register:
-        from archscout.spaces import SPACES
-        from archscout.spaces import _base
+        from archscout.spaces import register_instance
 
-        SPACES.replace(space.name, lambda: space)
-        _base._instances[space.name] = space
+        register_instance(space)
     return space
 
 

@@ -187,5 +187,12 @@ def get_space(name: str) -> SearchSpace:
     return space
 
 
+def register_instance(space: SearchSpace) -> SearchSpace:
+    """Make ``get_space(space.name)`` return this instance (e.g. a learned space); replaces that name."""
+    SPACES.replace(space.name, lambda: space)
+    _instances[space.name] = space
+    return space
+
+
 def list_spaces() -> list[str]:
     return SPACES.names()
