@@ -355,6 +355,7 @@ def most_probable_within(space: SkeletonSpace, probs: list[np.ndarray], max_macs
 def oneshot_search(space: SkeletonSpace, data, config: SmallOneShotConfig | None = None, *,
                    max_macs: float | None = None) -> dict[str, Any]:
     """DARTS (first order) or GDAS over a skeleton space; returns arch, probabilities, history, seconds."""
+    from archscout.oneshot._gdas import gumbel_straight_through
     from archscout.train._augment import augment
     from archscout.train._loop import epoch_generator, seed_everything
 
@@ -384,14 +385,8 @@ def oneshot_search(space: SkeletonSpace, data, config: SmallOneShotConfig | None
         def forward(x):
             if c.method == "darts":
                 return net(x, [a.softmax(-1) for a in alphas])
-            hard, idx = [], []
-            for a in alphas:
-                g = -torch.empty_like(a).exponential_(generator=gen).log()
-                soft = ((a.log_softmax(-1) + g) / tau).softmax(-1)
-                j = int(soft.argmax())
-                hard.append(soft - soft.detach() + F.one_hot(torch.tensor(j), len(a)).float())
-                idx.append(j)
-            return net(x, hard, index=idx)
+            hard, idx = zip(*(gumbel_straight_through(a, tau, gen) for a in alphas))
+            return net(x, list(hard), index=[int(j) for j in idx])
 
         for s in range(steps):
             iw, ia = ow[s * b:(s + 1) * b], oa[s * b:(s + 1) * b]
