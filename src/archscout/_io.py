@@ -1,4 +1,5 @@
-"""Writes that a kill cannot leave half done: to a temporary file next to the target, then a rename."""
+"""Files: writes that a kill cannot leave half done (a temporary file next to the target, then a rename),
+and JSON reads that fail with a one-line error."""
 
 from __future__ import annotations
 
@@ -24,3 +25,15 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
 def atomic_write_json(path: str | os.PathLike, obj: Any, **dumps: Any) -> Path:
     """``atomic_write`` of ``json.dumps(obj, indent=2, **dumps)``."""
     return atomic_write(path, json.dumps(obj, **{"indent": 2, **dumps}))
+
+
+def read_json(path: str | os.PathLike, what: str = "file") -> Any:
+    """``json.loads`` of a file; a missing or unreadable one is a one-line ``ArchscoutError`` naming ``what``."""
+    from archscout.exceptions import ArchscoutError
+
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ArchscoutError(f"{what} {path} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise ArchscoutError(f"cannot read {what} {path}: {str(exc).splitlines()[0]}") from None

@@ -37,7 +37,7 @@ from archscout.autospace._supernet import CPU_SKELETON, CellModule, ChoiceSupern
 from archscout.exceptions import ArchscoutError, InvalidArchError, UnknownNameError
 from archscout.spaces import SPACES, Arch, SearchSpace, register_instance
 from archscout.spaces._base import is_int
-from archscout._io import atomic_write_json
+from archscout._io import atomic_write_json, read_json
 
 FORMAT = "archscout.autospace.space/1"
 
@@ -220,14 +220,7 @@ class LearnedSpace(SkeletonSpace):
 
     @classmethod
     def load(cls, path: str | Path, register: bool = True) -> "LearnedSpace":
-        path = Path(path)
-        try:
-            d = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ArchscoutError(f"learned space file {path} does not exist") from None
-        except (OSError, ValueError) as exc:
-            raise ArchscoutError(f"cannot read learned space file {path}: {exc}") from None
-        space = cls.from_dict(d)
+        space = cls.from_dict(read_json(path, "learned space file"))
         if register:
             register_learned(space)
         return space

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from archscout._io import read_json
 from archscout.exceptions import ArchscoutError, InvalidArchError, UnknownNameError
 from archscout.spaces import Arch, SearchSpace, get_space
 from archscout.spaces._nb201 import NB201_OPS
@@ -298,15 +299,13 @@ def save_nb201_space(result: TabularResult, path: str | Path | None = None, name
 
 def load_nb201_space(path: str | Path, register: bool = True) -> NB201SubsetSpace:
     """A learned NB201 space from its file (registered under its name so ``get_space`` finds it)."""
+    d = read_json(path, "learned NB201 space")
+    if not isinstance(d, dict) or d.get("format") != NB201_FORMAT:
+        raise ArchscoutError(f"{path} is not a learned NB201 space file")
     try:
-        d = json.loads(Path(path).read_text())
-        if d.get("format") != NB201_FORMAT:
-            raise ArchscoutError(f"{path} is not a learned NB201 space file")
         space = NB201SubsetSpace([[NB201_OPS.index(o) for o in ops] for ops in d["edges"]], name=d.get("name") or
                                  "nb201-learned")
-    except FileNotFoundError:
-        raise ArchscoutError(f"file {path} does not exist") from None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ArchscoutError(f"cannot read learned NB201 space {path}: {exc}") from None
     if register:
         from archscout.spaces import register_instance

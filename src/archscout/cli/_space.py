@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from archscout.cli._app import cli
+from archscout._io import read_json
 from archscout.exceptions import ArchscoutError, UnknownNameError
 
 PROFILES = {
@@ -163,12 +164,7 @@ def show_cmd(file: str, draw: str | None, as_json: bool) -> None:
     from archscout.autospace._tabular import NB201_FORMAT, load_nb201_space
 
     path = Path(file)
-    try:
-        d = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ArchscoutError(f"file {file} does not exist") from None
-    except (OSError, ValueError) as exc:
-        raise ArchscoutError(f"cannot read {file}: {str(exc).splitlines()[0]}") from None
+    d = read_json(path)
     fmt = d.get("format") if isinstance(d, dict) else None
     if fmt == NB201_FORMAT:
         space = load_nb201_space(path)
