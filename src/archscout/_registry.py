@@ -18,8 +18,12 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, T] = {}
 
-    def register(self, name: str) -> Callable[[T], T]:
+    def register(self, name: str, *, named: bool = False) -> Callable[[T], T]:
+        """Decorator: ``add(name, entry)``; ``named`` also sets ``entry.name`` (classes that know their name)."""
+
         def deco(entry: T) -> T:
+            if named:
+                entry.name = name  # type: ignore[attr-defined]
             self.add(name, entry)
             return entry
 

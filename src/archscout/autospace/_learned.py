@@ -35,7 +35,7 @@ from torch import nn
 from archscout.autospace._cells import CELL_OPS, Cell, parse_cell
 from archscout.autospace._supernet import CPU_SKELETON, CellModule, ChoiceSupernet, SequentialNetwork, Skeleton
 from archscout.exceptions import ArchscoutError, InvalidArchError, UnknownNameError
-from archscout.spaces import SPACES, Arch, SearchSpace, register_instance
+from archscout.spaces import Arch, SearchSpace, register_instance, register_space
 from archscout.spaces._base import is_int
 from archscout._io import atomic_write_json, read_json
 
@@ -126,11 +126,9 @@ class SkeletonSpace(SearchSpace):
 
 
 # -- the hand-made space ------------------------------------------------------------------------------------
-@SPACES.register("fbnet-small")
+@register_space("fbnet-small")
 class FBNetSmallSpace(SkeletonSpace):
     """The hand-made space on the CPU skeleton: per layer one of the 9 FBNet blocks of HW-NAS-Bench."""
-
-    name = "fbnet-small"
 
     def __init__(self, skeleton: Skeleton = CPU_SKELETON):
         from archscout.spaces._fbnet import FBNET_OPS

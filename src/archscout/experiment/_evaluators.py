@@ -24,12 +24,7 @@ _TABULAR = {"nb201": NB201TabularEvaluator, "fbnet": FBNetCostEvaluator}
 
 def register_evaluator(name: str):
     """Decorator: register an evaluator factory ``(space, dataset, **options) -> Evaluator`` by name."""
-
-    def deco(factory):
-        EVALUATORS.add(name, factory)
-        return factory
-
-    return deco
+    return EVALUATORS.register(name)
 
 
 @register_evaluator("tabular")

@@ -490,13 +490,7 @@ METHODS: Registry[type[OneShotMethod]] = Registry("one-shot method")
 
 def register_method(name: str):
     """Class decorator: register a OneShotMethod subclass under ``name`` (sets its ``name``)."""
-
-    def deco(cls: type[OneShotMethod]) -> type[OneShotMethod]:
-        cls.name = name
-        METHODS.add(name, cls)
-        return cls
-
-    return deco
+    return METHODS.register(name, named=True)
 
 
 def get_method(name: str) -> OneShotMethod:

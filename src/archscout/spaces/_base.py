@@ -166,14 +166,8 @@ SPACES: Registry[type[SearchSpace]] = Registry("space")
 
 
 def register_space(name: str):
-    """Class decorator: register a SearchSpace subclass under ``name``."""
-
-    def deco(cls: type[SearchSpace]) -> type[SearchSpace]:
-        cls.name = name
-        SPACES.add(name, cls)
-        return cls
-
-    return deco
+    """Class decorator: register a SearchSpace subclass under ``name`` (sets its ``name``)."""
+    return SPACES.register(name, named=True)
 
 
 _instances: dict[str, SearchSpace] = {}

@@ -108,12 +108,7 @@ STRATEGIES: Registry[type] = Registry("strategy")
 
 def register_strategy(name: str):
     """Class decorator: register a strategy (an ArchSampler subclass, or a factory) under ``name``."""
-
-    def deco(cls):
-        STRATEGIES.add(name, cls)
-        return cls
-
-    return deco
+    return STRATEGIES.register(name)
 
 
 def list_strategies(pattern: str = "*") -> list[str]:
