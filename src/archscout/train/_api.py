@@ -155,8 +155,9 @@ def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = 
     if run_dir is not None:
         check_identity(run_dir, identity)
     lodo_dirs = {d: None if run_dir is None else run_dir / "lodo" / d for d in lodo_data}
-    steps = [(steps_per_epoch(main, config), run_dir), *((steps_per_epoch(rd, config), lodo_dirs[d]) for d, rd in lodo_data.items())]
-    total, done = sum(n for n, _ in steps) * config.epochs, sum(n * epochs_done(p) for n, p in steps)
+    steps = [steps_per_epoch(rd, config) for rd in (main, *lodo_data.values())]
+    done = sum(n * epochs_done(p) for n, p in zip(steps, [run_dir, *lodo_dirs.values()]))
+    total = sum(steps) * config.epochs
     with _threads(config.threads), progress_bar("train", total, progress, done) as tick:
         history, weights = fit(model, main, config, run_dir=run_dir, identity=identity, on_batch=tick,
                                on_epoch=on_epoch)
