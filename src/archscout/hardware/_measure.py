@@ -83,8 +83,8 @@ def time_interleaved(runners: list[Callable[[], Any]], *, warmup_s: float = 0.1,
         rng.shuffle(order)
         for j in order:
             run, rep = runners[j], []
-            if len(runners) > 1:  # untimed: the others have taken the caches (the first two calls run ~35 and ~15 % slower)
-                run(), run()
+            if len(runners) > 1:  # untimed: the others have taken the caches (the first two calls run ~35
+                run(), run()      # and ~15 % slower)
             for _ in range(runs):
                 t0 = time.perf_counter()
                 run()
