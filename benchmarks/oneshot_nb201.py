@@ -17,10 +17,12 @@ under ``--run-dir`` and re-running resumes them.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 from pathlib import Path
 
 from archscout.data import load_split
+from archscout.exceptions import ArchscoutError
 from archscout.hardware import get_cost_model
 from archscout.hardware._predictors import effective_ops
 from archscout.oneshot import OpCost, get_method, get_profile, list_methods
@@ -46,11 +48,13 @@ def run(method: str, seed: int, args, cost: OpCost | None) -> dict:
         overrides["batch_size"] = args.batch_size
     if args.all_images:
         overrides.update(train_images=None, val_images=None)
+    overrides.update(args.set)
     config = get_profile(method, "cpu", **overrides)
     data = load_split(args.suite, args.split, seed=0, size=config.image_size)
     tag = "free" if cost is None else f"{args.device}-{args.max_latency:g}ms"
+    sets = "".join(f"-{k}{v}" for k, v in sorted(args.set.items()))
     run_dir = Path(args.run_dir) / (f"{method}-{args.suite}-{args.split}-{tag}-e{config.epochs}-b{config.batch_size}"
-                                  f"-n{config.train_images or 'all'}-s{seed}")
+                                  f"-n{config.train_images or 'all'}{sets}-s{seed}")
     result = get_method(method).search("nb201", data, config, cost=cost, run_dir=run_dir)
     return {"method": method, "seed": seed, "arch": result.arch_str, "index": result.arch_index,
             "seconds": result.seconds, **describe(result.arch_index, args.device)}
@@ -59,6 +63,17 @@ def run(method: str, seed: int, args, cost: OpCost | None) -> dict:
 def mean_std(values: list[float]) -> str:
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.fmean(values):6.2f} ± {sd:5.2f}"
+
+
+def setting(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` of ``--set``; the value is read as JSON where it parses (5, 0.01, null), else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--set {text!r}: expected KEY=VALUE, e.g. N=5")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
 
 
 def main() -> None:
@@ -73,16 +88,25 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=None, help="override the cpu profile's epochs")
     p.add_argument("--batch-size", type=int, default=None, help="override the cpu profile's batch size")
     p.add_argument("--all-images", action="store_true", help="search on all training images (no 1,024 cap)")
+    p.add_argument("--set", type=setting, action="append", default=[], metavar="KEY=VALUE",
+                   help="override any field of the methods' cpu-profile config, e.g. --set N=5 (repeatable)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--run-dir", default="runs/bench-oneshot")
     p.add_argument("--quick", action="store_true")
     args = p.parse_args()
+    args.set = dict(args.set)
     if args.quick:
         args.suite, args.epochs = "digits-shift", args.epochs or 2
     methods = [m for m in args.methods.split(",") if m]
+    try:
+        for method in methods:
+            get_profile(method, "cpu", **args.set)
+    except ArchscoutError as exc:
+        p.error(str(exc))
     rows = []
-    print(f"NB201, {args.suite} / {args.split} (search on the training domains), cpu profile, "
-          f"{args.seeds} seeds; accuracy = NB201 200-epoch test accuracy of the derived cell (table lookup)")
+    print(f"NB201, {args.suite} / {args.split} (search on the training domains), cpu profile"
+          f"{''.join(f', {k}={v}' for k, v in args.set.items())}, {args.seeds} seeds; accuracy = NB201 200-epoch "
+          f"test accuracy of the derived cell (table lookup)")
     print(f"{'method':8s} {'seed':>4s} {'search s':>8s} {'c10':>6s} {'c100':>6s} {'IN16':>6s} "
           f"{args.device + ' ms':>10s} {'convs':>5s}  arch")
     for method in methods:

@@ -33,6 +33,7 @@ def test_registry_and_profiles():
     (lambda: get_profile("darts", "gpu"), "unknown profile 'gpu'; choose from:"),
     (lambda: get_method("enas"), "unknown one-shot method 'enas'; choose from:"),
     (lambda: get_profile("darts", "cpu", order="sideways"), "unknown step order"),
+    (lambda: get_profile("gdas", "cpu", tau=1.0), "unknown gdas config field 'tau'; choose from: tau_"),
 ])
 def test_unknown_names_give_one_line(call, text):
     with pytest.raises(UnknownNameError) as err:

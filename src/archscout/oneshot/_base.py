@@ -507,4 +507,8 @@ def get_profile(method: str, name: str = "cpu", **overrides: Any) -> OneShotConf
     cls = METHODS.get(method)
     if name not in PROFILES:
         raise UnknownNameError("profile", name, PROFILES)
+    known = [f.name for f in fields(cls.config_class)]
+    for key in overrides:
+        if key not in known:
+            raise UnknownNameError(f"{method} config field", key, known)
     return cls.config_class(**{**cls.profiles.get(name, {}), **overrides})
