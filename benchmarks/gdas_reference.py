@@ -16,7 +16,7 @@ The reference is ``xautodl.models.cell_searchs.search_model_gdas.TinyNetworkGDAS
 PyPI). It is never a dependency of archscout: ``pip install --no-deps xautodl``.
 
 Usage: ``python benchmarks/gdas_reference.py [--seeds 3] [--suite fmnist-shift --split style]
-[--epochs E --batch-size B --all-images]``
+[--epochs E --batch-size B --all-images] [--set KEY=VALUE ...]``
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from oneshot_nb201 import describe
+from oneshot_nb201 import describe, setting
 from supernet_step import copy_weights
 
 from archscout.data import load_split
+from archscout.exceptions import ArchscoutError
 from archscout.nn._supernet import NB201Supernet
 from archscout.oneshot import get_method, get_profile
 from archscout.oneshot._base import entropy, prepare
@@ -119,13 +120,19 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=None, help="override the cpu profile's epochs")
     p.add_argument("--batch-size", type=int, default=None, help="override the cpu profile's batch size")
     p.add_argument("--all-images", action="store_true", help="search on all training images (no 1,024 cap)")
+    p.add_argument("--set", type=setting, action="append", default=[], metavar="KEY=VALUE",
+                   help="override any field of GDAS's cpu-profile config, e.g. --set N=5 (repeatable)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v}
     if args.all_images:
         overrides.update(train_images=None, val_images=None)
-    base = get_profile("gdas", "cpu", **overrides)
+    overrides.update(dict(args.set))
+    try:
+        base = get_profile("gdas", "cpu", **overrides)
+    except ArchscoutError as exc:
+        p.error(str(exc))
     data = load_split(args.suite, args.split, seed=0, size=base.image_size)
     print(f"GDAS, NB201 space, {args.suite} / {args.split}, cpu profile (C={base.C} N={base.N} "
           f"{base.image_size}x{base.image_size}, {base.epochs} epochs, batch {base.batch_size}, images "
