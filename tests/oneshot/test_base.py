@@ -11,6 +11,8 @@ from archscout.oneshot import (DartsConfig, GDASConfig, OneShotConfig, OneShotMe
 from archscout.oneshot._base import prepare
 from archscout.spaces import get_space
 
+from helpers import one_line
+
 from .conftest import TINY
 
 
@@ -36,9 +38,7 @@ def test_registry_and_profiles():
     (lambda: get_profile("gdas", "cpu", tau=1.0), "unknown gdas config field 'tau'; choose from: tau_"),
 ])
 def test_unknown_names_give_one_line(call, text):
-    with pytest.raises(UnknownNameError) as err:
-        call()
-    assert str(err.value).startswith(text) and "\n" not in str(err.value)
+    assert one_line(UnknownNameError, call).startswith(text)
 
 
 @pytest.mark.parametrize("bad", [{"epochs": 0}, {"C": 1.5}, {"lr_min": 1.0}, {"seed": -1}, {"grad_clip": 0}])
@@ -117,10 +117,9 @@ def test_resume_after_kill_equals_uninterrupted(digits, tmp_path, method):
 def test_other_config_in_run_dir_refuses(digits, tmp_path):
     cfg = get_profile("darts", "cpu", **{**TINY, "epochs": 1})
     get_method("darts").search("nb201", digits, cfg, run_dir=tmp_path)
-    with pytest.raises(ArchscoutError, match="another config") as err:
-        get_method("darts").search("nb201", digits, get_profile("darts", "cpu", **{**TINY, "epochs": 2}),
-                                   run_dir=tmp_path)
-    assert "\n" not in str(err.value) and "config.epochs" in str(err.value)
+    one_line(ArchscoutError, lambda: get_method("darts").search(
+        "nb201", digits, get_profile("darts", "cpu", **{**TINY, "epochs": 2}), run_dir=tmp_path),
+        "another config", "config.epochs")
 
 
 def test_to_dict_turns_nan_into_null_and_progress_bar_runs(digits):
