@@ -52,7 +52,7 @@ def run(method: str, seed: int, args, cost: OpCost | None) -> dict:
     config = get_profile(method, "cpu", **overrides)
     data = load_split(args.suite, args.split, seed=0, size=config.image_size)
     tag = "free" if cost is None else f"{args.device}-{args.max_latency:g}ms"
-    sets = "".join(f"-{k}{v}" for k, v in sorted(args.set.items()))
+    sets = "".join(f"-{k}{v}".replace("/", "_") for k, v in sorted(args.set.items()))
     run_dir = Path(args.run_dir) / (f"{method}-{args.suite}-{args.split}-{tag}-e{config.epochs}-b{config.batch_size}"
                                   f"-n{config.train_images or 'all'}{sets}-s{seed}")
     result = get_method(method).search("nb201", data, config, cost=cost, run_dir=run_dir)

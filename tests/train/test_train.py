@@ -96,6 +96,10 @@ def test_a_resumed_run_s_progress_bar_starts_where_it_stopped(data, tmp_path, mo
     first, resumed = bars
     assert first["done"] == 0 and resumed["total"] == first["total"]
     assert resumed["done"] == first["ticks"] > 0 and resumed["done"] + resumed["ticks"] == resumed["total"]
+    (sorted((tmp_path / "lodo").iterdir())[0] / "checkpoint.pt").unlink()  # one held-out run to redo
+    train("nb201", ARCH, data, TINY, run_dir=tmp_path, selection="leave-one-domain-out", progress=True)
+    redo = bars[2]  # the main run and the other held-out runs count as done
+    assert 0 < redo["ticks"] < redo["total"] and redo["done"] + redo["ticks"] == redo["total"]
 
 
 def test_resume_with_another_config_is_refused(data, tmp_path):

@@ -30,7 +30,7 @@ import numpy as np
 
 from archscout._io import read_json
 from archscout.exceptions import ArchscoutError, InvalidArchError, UnknownNameError
-from archscout.spaces import Arch, SearchSpace, get_space
+from archscout.spaces import Arch, SearchSpace, get_space, register_instance
 from archscout.spaces._nb201 import NB201_OPS
 
 _POW5 = 5 ** np.arange(5, -1, -1)
@@ -305,11 +305,9 @@ def load_nb201_space(path: str | Path, register: bool = True) -> NB201SubsetSpac
     try:
         space = NB201SubsetSpace([[NB201_OPS.index(o) for o in ops] for ops in d["edges"]], name=d.get("name") or
                                  "nb201-learned")
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise ArchscoutError(f"cannot read learned NB201 space {path}: {exc}") from None
     if register:
-        from archscout.spaces import register_instance
-
         register_instance(space)
     return space
 

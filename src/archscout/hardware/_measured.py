@@ -377,7 +377,7 @@ def nb201_columns(device: Device, dataset: str) -> dict[str, np.ndarray]:
     if device.name not in _folders or dataset not in device.coverage.get("nb201", ()):
         return {}
     sp = get_space("nb201")
-    df = MeasurementTable(_folders[device.name] / f"nb201_{dataset}.csv").load()
+    df = MeasurementTable(_folders[device.name] / f"{_table_name('nb201', dataset)}.csv").load()
     measured = np.full(sp.size, np.nan)
     measured[sp.indices(list(df["key"]))] = drift_corrected(df)
     cols = {f"{device.name}_latency": measured}

@@ -103,8 +103,9 @@ class NB201Bench(CostModel):
         values = np.asarray(self.column(metric), dtype=np.float64)
         estimated = np.zeros(len(values), dtype=bool)
         if f"{metric}_predicted" in self._columns:
-            estimated = ~np.isfinite(values)
-            values = np.where(estimated, self._columns[f"{metric}_predicted"], values)
+            predicted = self._columns[f"{metric}_predicted"]
+            estimated = ~np.isfinite(values) & np.isfinite(predicted)
+            values = np.where(estimated, predicted, values)
         return values, estimated
 
     def table(self, metrics: Sequence[str] | None = None) -> pd.DataFrame:

@@ -1,6 +1,7 @@
 """A device's cost as a differentiable term of one-shot search: a per-(edge, op) additive table fitted on
-the device's full NB201 latency column, its expected value under the architecture distribution (a
-penalty with a target), and a hard constraint at derivation on the TRUE table cost.
+the device's NB201 latency column (a device measured here: its measured cells), its expected value
+under the architecture distribution (a penalty with a target), and a hard constraint at derivation on
+the TRUE table cost (a device measured here: measured where measured, else its prediction).
 
 Penalty form: ``weight * relu(expected / target - 1)``: zero while the expected cost meets the
 target, then growing linearly with the relative excess (scale-free across devices and units).

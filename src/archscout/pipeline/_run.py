@@ -438,9 +438,10 @@ def _export(run: Path, derived: dict[str, Any], data, say: Log, ran: list[str]) 
     from archscout.train._export import export_onnx, verify_onnx
 
     src, pt, onnx_path = Path(derived["model_path"]), run / MODEL_PT, run / MODEL_ONNX
-    fresh = not pt.exists() or pt.read_bytes() != src.read_bytes()
+    data_pt = src.read_bytes()
+    fresh = not pt.exists() or pt.read_bytes() != data_pt
     if fresh:
-        atomic_write(pt, src.read_bytes())
+        atomic_write(pt, data_pt)
     model = load_model(pt)
     test = data.test[0]
     x = test.x[:VERIFY_IMAGES].to(torch.float32)

@@ -9,7 +9,6 @@ with the same weights as one that was never interrupted.
 from __future__ import annotations
 
 import io
-import json
 import math
 import random
 import time
@@ -27,7 +26,7 @@ from archscout.data import Domain
 from archscout.exceptions import ArchscoutError
 from archscout.train._augment import augment
 from archscout.train._config import TrainConfig, config_diff
-from archscout._io import atomic_write, atomic_write_json
+from archscout._io import atomic_write, atomic_write_json, read_json
 
 CHECKPOINT = "checkpoint.pt"
 IDENTITY = "config.json"
@@ -88,11 +87,7 @@ def check_identity(run_dir: Path, identity: dict[str, Any]) -> None:
     """Write the run's identity on first use; refuse a run directory made with another config."""
     path = run_dir / IDENTITY
     if path.exists():
-        try:
-            old = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ArchscoutError(f"cannot read {path}: {exc}") from None
-        diff = config_diff(old, identity)
+        diff = config_diff(read_json(path, "run identity"), identity)
         if diff:
             raise ArchscoutError(f"run directory {run_dir} was created with another config (differs in "
                                  f"{', '.join(diff)}); use another --name or --run-dir, or delete it")
