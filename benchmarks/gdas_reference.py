@@ -31,11 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from oneshot_nb201 import describe, setting
+from oneshot_nb201 import add_profile_args, check_overrides, describe, profile_overrides
 from supernet_step import copy_weights
 
 from archscout.data import load_split
-from archscout.exceptions import ArchscoutError
 from archscout.nn._supernet import NB201Supernet
 from archscout.oneshot import get_method, get_profile
 from archscout.oneshot._base import entropy, prepare
@@ -117,22 +116,13 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--suite", default="fmnist-shift")
     p.add_argument("--split", default="style")
-    p.add_argument("--epochs", type=int, default=None, help="override the cpu profile's epochs")
-    p.add_argument("--batch-size", type=int, default=None, help="override the cpu profile's batch size")
-    p.add_argument("--all-images", action="store_true", help="search on all training images (no 1,024 cap)")
-    p.add_argument("--set", type=setting, action="append", default=[], metavar="KEY=VALUE",
-                   help="override any field of GDAS's cpu-profile config, e.g. --set N=5 (repeatable)")
+    add_profile_args(p)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v}
-    if args.all_images:
-        overrides.update(train_images=None, val_images=None)
-    overrides.update(dict(args.set))
-    try:
-        base = get_profile("gdas", "cpu", **overrides)
-    except ArchscoutError as exc:
-        p.error(str(exc))
+    overrides = profile_overrides(args)
+    check_overrides(p, ["gdas"], overrides)
+    base = get_profile("gdas", "cpu", **overrides)
     data = load_split(args.suite, args.split, seed=0, size=base.image_size)
     print(f"GDAS, NB201 space, {args.suite} / {args.split}, cpu profile (C={base.C} N={base.N} "
           f"{base.image_size}x{base.image_size}, {base.epochs} epochs, batch {base.batch_size}, images "
@@ -142,7 +132,7 @@ def main() -> None:
     print(f"{'seed':>4s} {'model':9s} {'search s':>8s} {'entropy':>7s} {'c10':>6s} {'convs':>5s}  arch")
     rows: dict[str, list[dict]] = {"archscout": [], "xautodl": []}
     for seed in range(args.seeds):
-        config = get_profile("gdas", "cpu", seed=seed, threads=args.threads, **overrides)
+        config = get_profile("gdas", "cpu", **{"seed": seed, "threads": args.threads, **overrides})
         result = get_method("gdas").search("nb201", data, config)
         ref_probs, ref_seconds = reference_search(prepare(data, config), config, seed)
         ref_arch = sp.make(ref_probs.argmax(-1).tolist())

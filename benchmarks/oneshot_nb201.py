@@ -40,19 +40,37 @@ def describe(index: int, device: str) -> dict:
     return {"acc": acc, "latency": lat, "convs": convs, "collapsed": convs <= 1}
 
 
-def run(method: str, seed: int, args, cost: OpCost | None) -> dict:
-    overrides = {"seed": seed, "threads": args.threads}
-    if args.epochs:
-        overrides["epochs"] = args.epochs
-    if args.batch_size:
-        overrides["batch_size"] = args.batch_size
+def add_profile_args(p: argparse.ArgumentParser) -> None:
+    """The flags that change the cpu profile's sizes and schedules (shared with gdas_reference.py)."""
+    p.add_argument("--epochs", type=int, default=None, help="override the cpu profile's epochs")
+    p.add_argument("--batch-size", type=int, default=None, help="override the cpu profile's batch size")
+    p.add_argument("--all-images", action="store_true", help="search on all training images (no 1,024 cap)")
+    p.add_argument("--set", type=setting, action="append", default=[], metavar="KEY=VALUE",
+                   help="override any field of the cpu-profile config, e.g. --set N=5 (repeatable)")
+
+
+def profile_overrides(args) -> dict:
+    """The config overrides those flags ask for."""
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v}
     if args.all_images:
         overrides.update(train_images=None, val_images=None)
-    overrides.update(args.set)
-    config = get_profile(method, "cpu", **overrides)
+    return {**overrides, **dict(args.set)}
+
+
+def check_overrides(p: argparse.ArgumentParser, methods: list[str], overrides: dict) -> None:
+    """An unknown field is argparse's one-line error, before anything runs."""
+    try:
+        for method in methods:
+            get_profile(method, "cpu", **overrides)
+    except ArchscoutError as exc:
+        p.error(str(exc))
+
+
+def run(method: str, seed: int, args, cost: OpCost | None) -> dict:
+    config = get_profile(method, "cpu", **{"seed": seed, "threads": args.threads, **profile_overrides(args)})
     data = load_split(args.suite, args.split, seed=0, size=config.image_size)
     tag = "free" if cost is None else f"{args.device}-{args.max_latency:g}ms"
-    sets = "".join(f"-{k}{v}".replace("/", "_") for k, v in sorted(args.set.items()))
+    sets = "".join(f"-{k}{v}".replace("/", "_") for k, v in sorted(dict(args.set).items()))
     run_dir = Path(args.run_dir) / (f"{method}-{args.suite}-{args.split}-{tag}-e{config.epochs}-b{config.batch_size}"
                                   f"-n{config.train_images or 'all'}{sets}-s{seed}")
     result = get_method(method).search("nb201", data, config, cost=cost, run_dir=run_dir)
@@ -85,27 +103,18 @@ def main() -> None:
     p.add_argument("--device", default="raspi4")
     p.add_argument("--max-latency", type=float, default=20.0)
     p.add_argument("--latency-methods", default="darts,gdas", help="methods run again with the latency target")
-    p.add_argument("--epochs", type=int, default=None, help="override the cpu profile's epochs")
-    p.add_argument("--batch-size", type=int, default=None, help="override the cpu profile's batch size")
-    p.add_argument("--all-images", action="store_true", help="search on all training images (no 1,024 cap)")
-    p.add_argument("--set", type=setting, action="append", default=[], metavar="KEY=VALUE",
-                   help="override any field of the methods' cpu-profile config, e.g. --set N=5 (repeatable)")
+    add_profile_args(p)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--run-dir", default="runs/bench-oneshot")
     p.add_argument("--quick", action="store_true")
     args = p.parse_args()
-    args.set = dict(args.set)
     if args.quick:
         args.suite, args.epochs = "digits-shift", args.epochs or 2
     methods = [m for m in args.methods.split(",") if m]
-    try:
-        for method in methods:
-            get_profile(method, "cpu", **args.set)
-    except ArchscoutError as exc:
-        p.error(str(exc))
+    check_overrides(p, methods, profile_overrides(args))
     rows = []
     print(f"NB201, {args.suite} / {args.split} (search on the training domains), cpu profile"
-          f"{''.join(f', {k}={v}' for k, v in args.set.items())}, {args.seeds} seeds; accuracy = NB201 200-epoch "
+          f"{''.join(f', {k}={v}' for k, v in dict(args.set).items())}, {args.seeds} seeds; accuracy = NB201 200-epoch "
           f"test accuracy of the derived cell (table lookup)")
     print(f"{'method':8s} {'seed':>4s} {'search s':>8s} {'c10':>6s} {'c100':>6s} {'IN16':>6s} "
           f"{args.device + ' ms':>10s} {'convs':>5s}  arch")

@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from archscout.exceptions import ArchscoutError
+
 
 def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
     """Write ``data`` to ``path`` via a temporary sibling and ``os.replace``: the old file or the new one."""
@@ -29,8 +31,6 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, **dumps: Any) -> Path:
 
 def read_json(path: str | os.PathLike, what: str = "file") -> Any:
     """``json.loads`` of a file; a missing or unreadable one is a one-line ``ArchscoutError`` naming ``what``."""
-    from archscout.exceptions import ArchscoutError
-
     try:
         return json.loads(Path(path).read_text())
     except FileNotFoundError:

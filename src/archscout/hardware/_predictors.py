@@ -70,18 +70,17 @@ def effective_ops(ops: np.ndarray) -> np.ndarray:
     """Op ids with every edge that lies on no input-to-output path of non-``none`` edges set to
     ``none`` (0): the ops that can affect the output."""
     ops = np.asarray(ops, dtype=np.int64)
-    edges = NB201_EDGES  # (to, from) per edge
     live, n = ops != 0, len(ops)
     fwd = np.zeros((n, 4), bool)
     fwd[:, 0] = True
-    for k, (d, s) in enumerate(edges):
+    for k, (d, s) in enumerate(NB201_EDGES):
         fwd[:, d] |= fwd[:, s] & live[:, k]
     bwd = np.zeros((n, 4), bool)
     bwd[:, 3] = True
-    for k, (d, s) in reversed(list(enumerate(edges))):
+    for k, (d, s) in reversed(list(enumerate(NB201_EDGES))):
         bwd[:, s] |= bwd[:, d] & live[:, k]
     eff = ops.copy()
-    for k, (d, s) in enumerate(edges):
+    for k, (d, s) in enumerate(NB201_EDGES):
         eff[~(fwd[:, s] & bwd[:, d]), k] = 0
     return eff
 
