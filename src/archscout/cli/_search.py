@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import click
@@ -37,7 +39,9 @@ _MAIN_OPTIONS = ("suite", "split", "data_root", "data_seed", "per_domain", "imag
                  "method", "baseline_method", "profile", "seeds", "threads")
 # Options of the multi-trial search only.
 _MULTI_OPTIONS = ("dataset", "objectives", "constraints", "strategy", "trials", "seed", "storage", "evaluator",
-                  "executor", "workers", "ray_address")
+                  "executor", "workers", "ray_address", "signal", "min_epochs")
+# Main-job options that also set the training evaluator's task (--multi-trial --evaluator train).
+_TRAIN_TASK_OPTIONS = ("suite", "split", "data_root", "data_seed", "per_domain", "image_size", "profile", "threads")
 
 
 @cli.command("search")
@@ -62,7 +66,12 @@ _MULTI_OPTIONS = ("dataset", "objectives", "constraints", "strategy", "trials", 
 @click.option("--storage", default=None, help="Default: RUN_DIR/NAME/study.db (SQLite). Or an SQLAlchemy URL "
               "(postgresql+psycopg2://user@host/db), journal:PATH, memory.")
 @click.option("--evaluator", default="tabular", show_default=True, help="Evaluator by name (tabular: NB201 "
-              "accuracy and cost tables, FBNet cost tables).")
+              "accuracy and cost tables, FBNet cost tables; train: each arch trained on --suite/--split, "
+              "--profile sizes it).")
+@click.option("--signal", default=None, help="[--evaluator train] Search signal: val_acc (training-domain validation), "
+              "val_worst or lodo_acc (leave-one-domain-out) [val_acc]; the held-out domain is never read.")
+@click.option("--min-epochs", type=COUNT, default=None, help="[--evaluator train] Multi-fidelity: successive-halving "
+              "rungs at MIN_EPOCHS x 3^k epochs (off by default).")
 @click.option("--executor", default=None, help="inline (default with 1 worker), process (default with "
               "several), ray.")
 @click.option("--workers", type=COUNT, default=1, show_default=True, help="Evaluations in flight.")
@@ -93,8 +102,8 @@ _MULTI_OPTIONS = ("dataset", "objectives", "constraints", "strategy", "trials", 
 @click.pass_context
 def search(ctx: click.Context, multi_trial: bool, space: str, dataset: str | None, objectives: tuple[str, ...],
            constraints: tuple[str, ...], strategy: str, trials: int, seed: int, name: str | None, run_dir: str,
-           storage: str | None, evaluator: str, executor: str | None, workers: int, ray_address: str | None,
-           suite: str | None, split: str | None, data_root: str | None, data_seed: int | None,
+           storage: str | None, evaluator: str, signal: str | None, min_epochs: int | None, executor: str | None,
+           workers: int, ray_address: str | None, suite: str | None, split: str | None, data_root: str | None, data_seed: int | None,
            per_domain: int | None, image_size: int | None, device: str | None, max_latency: str | None,
            method: str | None, baseline_method: str | None, profile: str | None, seeds: int | None,
            threads: int | None, as_json: bool) -> None:
@@ -122,10 +131,28 @@ def search(ctx: click.Context, multi_trial: bool, space: str, dataset: str | Non
                  max_latency=max_latency, method=method, baseline_method=baseline_method, profile=profile,
                  seeds=seeds, threads=threads, as_json=as_json)
         return
-    wrong = [p for p in _MAIN_OPTIONS if p in given]
+    allowed = _TRAIN_TASK_OPTIONS if evaluator == "train" else ()
+    wrong = [p for p in _MAIN_OPTIONS if p in given and p not in allowed]
     if wrong:
-        raise ArchscoutError(f"{_flag(wrong[0])} is an option of the main job: leave out --multi-trial")
+        raise ArchscoutError(f"{_flag(wrong[0])} is an option of the main job" + (
+            " (with --multi-trial, of --evaluator train only)" if wrong[0] in _TRAIN_TASK_OPTIONS else "") +
+            ": leave out --multi-trial")
+    if evaluator != "train" and (signal is not None or min_epochs is not None):
+        raise ArchscoutError(f"{'--signal' if signal is not None else '--min-epochs'} is an option of "
+                             "--evaluator train")
     from archscout.experiment import ExperimentConfig
+
+    options: dict[str, Any] = {}
+    if evaluator == "train":
+        from archscout.pipeline import training_task
+
+        options = training_task(suite=suite, split=split, data_root=data_root, data_seed=data_seed,
+                                per_domain=per_domain, image_size=image_size, profile=profile, threads=threads)
+        if signal is not None:
+            options["signal"] = signal
+        if min_epochs is not None:
+            options["min_epochs"] = min_epochs
+        dataset = dataset or "cifar10"
 
     if dataset is None:
         dataset = _DATASETS.get(space, "cifar10")
@@ -135,8 +162,11 @@ def search(ctx: click.Context, multi_trial: bool, space: str, dataset: str | Non
         objectives = ("valid_error",)
     config = ExperimentConfig(
         space=space, dataset=dataset, objectives=objectives, constraints=constraints, strategy=strategy,
-        n_trials=trials, seed=seed, name=name or f"{space}-{dataset}-{strategy}-seed{seed}", run_dir=run_dir,
-        storage=storage, evaluator=evaluator, executor=executor or ("inline" if workers == 1 else "process"),
+        n_trials=trials, seed=seed, run_dir=run_dir, storage=storage, evaluator=evaluator, evaluator_options=options,
+        name=name or (f"{space}-{dataset}-{strategy}-seed{seed}" if evaluator != "train" else
+                      re.sub(r"[^A-Za-z0-9._-]", "_", f"{space}-train-{Path(str(options['suite'])).name}-"
+                                                             f"{options['split']}-{strategy}-seed{seed}")),
+        executor=executor or ("inline" if workers == 1 else "process"),
         n_workers=workers, ray_address=ray_address)
     result = _run(config, progress=not as_json)
     if as_json:
@@ -183,10 +213,11 @@ def _print_result(result: dict, config) -> None:
     title = "best architecture" if "best" in result else f"Pareto front ({len(rows)} architectures)"
     table = Table(title=f"{config.name}: {title}")
     metrics = [o["metric"] for o in result["objectives"]]
-    for col in ["trial", "arch", *metrics, "test_acc"]:
+    shown = "heldout_acc" if config.evaluator == "train" else "test_acc"  # reported only, never searched on
+    for col in ["trial", "arch", *metrics, shown]:
         table.add_column(col, overflow="fold")
     for r in rows:
-        test = r.get("reported", {}).get("test_acc")
+        test = r.get("reported", {}).get(shown)
         table.add_row(str(r["trial"]), r["arch"], *[f"{r['objectives'][m]:.6g}" for m in metrics],
                       "-" if test is None else f"{test:.2f}")
     if rows:

@@ -14,6 +14,7 @@ _MAXIMIZE = ("valid_acc", "train_acc", "test_acc")
 _CONSTRAINT_RE = re.compile(r"^\s*([\w@.-]+)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
+RUN_ONLY_OPTIONS = ("threads", "run_dir")  # evaluator options that may change when a study resumes
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,10 @@ class ExperimentConfig:
     the study (the ones of earlier runs and of other drivers included): re-running resumes.
     ``executor`` ``inline`` | ``process`` | ``ray`` runs up to ``n_workers`` evaluations at once;
     ``ray_address`` joins a Ray cluster (a local Ray instance otherwise). ``evaluator`` names the
-    evaluator factory (``tabular`` answers from NB201/FBNet tables).
+    evaluator factory (``tabular`` answers from NB201/FBNet tables, ``train`` trains each arch on a
+    suite's split) and ``evaluator_options`` are its keyword arguments (``train``: suite, split, train,
+    signal, min_epochs, ...; its per-arch runs go to ``RUN/train/`` and the ``<=`` constraints on
+    table costs are checked before training: an infeasible arch is never trained).
     """
 
     space: str = "nb201"
@@ -76,6 +80,7 @@ class ExperimentConfig:
     run_dir: Path = field(default_factory=lambda: Path("runs"))
     storage: str | None = None
     evaluator: str = "tabular"
+    evaluator_options: dict = field(default_factory=dict)
     executor: str = "inline"
     n_workers: int = 1
     ray_address: str | None = None
@@ -92,6 +97,8 @@ class ExperimentConfig:
 
         if self.evaluator not in EVALUATORS:
             raise UnknownNameError("evaluator", self.evaluator, EVALUATORS.names())
+        if not isinstance(self.evaluator_options, dict):
+            raise ArchscoutError(f"evaluator_options {self.evaluator_options!r} must be a dict of keyword arguments")
         check_executor(self.executor)
         if isinstance(self.n_workers, bool) or not isinstance(self.n_workers, int) or self.n_workers < 1:
             raise ArchscoutError(f"n_workers={self.n_workers} must be a positive number of workers")
@@ -140,7 +147,9 @@ class ExperimentConfig:
 
     def search_key(self) -> dict:
         """What defines the search: a study resumes only with the same key (budget, strategy, executor may change)."""
+        options = {k: v for k, v in self.evaluator_options.items() if k not in RUN_ONLY_OPTIONS}
         return {"space": self.space, "dataset": self.dataset, "evaluator": self.evaluator,
+                **({"evaluator_options": options} if options else {}),
                 "objectives": [o.metric for o in self.parsed_objectives()],
                 "constraints": [str(c) for c in self.parsed_constraints()]}
 

@@ -1,4 +1,4 @@
-"""Evaluators by name: what a search calls to score an arch (``tabular`` today; training plugs in here).
+"""Evaluators by name: what a search calls to score an arch (``tabular`` from tables, ``train`` by training).
 
 A factory takes ``(space, dataset, **options)`` and returns an ``Evaluator``. Executors in other
 processes rebuild the evaluator from its name (``EvaluatorSpec``) instead of pickling its tables.
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from archscout._registry import Registry
-from archscout.evaluation import Evaluator, FBNetCostEvaluator, NB201TabularEvaluator
+from archscout.evaluation import Evaluator, FBNetCostEvaluator, NB201TabularEvaluator, TrainingEvaluator, TrainingTask
 from archscout.exceptions import ArchscoutError, UnknownNameError
 
 EVALUATORS: Registry[Callable[..., Evaluator]] = Registry("evaluator")
@@ -33,6 +33,17 @@ def tabular_evaluator(space: str, dataset: str, **options: Any) -> Evaluator:
     if space not in _TABULAR:
         raise UnknownNameError("space with a tabular evaluator", space, _TABULAR)
     return _TABULAR[space](dataset, **options)
+
+
+TASK_OPTIONS = ("suite", "split", "data_root", "data_seed", "per_domain", "image_size", "train")
+
+
+@register_evaluator("train")
+def training_evaluator(space: str, dataset: str, **options: Any) -> Evaluator:
+    """Trains each arch on a suite's split (``suite``, ``split``, ``train``: TrainConfig fields, ...);
+    the signal never reads the held-out domain. ``dataset`` names the cost table (NB201: cifar10)."""
+    task = TrainingTask(**{k: options.pop(k) for k in TASK_OPTIONS if k in options})
+    return TrainingEvaluator(space, task, cost_dataset=dataset, **options)
 
 
 def list_evaluators(pattern: str = "*") -> list[str]:

@@ -42,8 +42,19 @@ class Progress:
     best: str  # best value so far (one objective) or the size of the Pareto front
 
 
+def evaluator_spec(config: ExperimentConfig) -> EvaluatorSpec:
+    """The evaluator of ``config``; a training evaluator gets ``RUN/train`` for its per-arch runs and the
+    upper-bound constraints as limits checked before training."""
+    options = dict(config.evaluator_options)
+    if config.evaluator == "train":
+        options.setdefault("run_dir", str(config.run_path / "train"))
+        limits = {c.metric: c.bound for c in config.parsed_constraints() if c.op in ("<=", "<")}
+        options["limits"] = {**limits, **options.get("limits", {})}
+    return EvaluatorSpec(config.evaluator, config.space, config.dataset, options)
+
+
 def default_evaluator(config: ExperimentConfig) -> Evaluator:
-    return EvaluatorSpec(config.evaluator, config.space, config.dataset)()
+    return evaluator_spec(config)()
 
 
 def _finish(r: Reservation, outcome: Evaluation | BaseException, space, objectives: list[Objective],
@@ -181,7 +192,7 @@ def run_experiment(config: ExperimentConfig, evaluator: Evaluator | Callable[[],
         >>> run_experiment(cfg).best_value  # valid error (%) of the best arch found  # doctest: +SKIP
     """
     if evaluator is None:
-        make_evaluator: Callable[[], Evaluator] = EvaluatorSpec(config.evaluator, config.space, config.dataset)
+        make_evaluator: Callable[[], Evaluator] = evaluator_spec(config)
         evaluator = make_evaluator()
     elif isinstance(evaluator, Evaluator):
         make_evaluator = GivenEvaluator(evaluator)

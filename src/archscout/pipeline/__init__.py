@@ -10,7 +10,7 @@ Example:
 
 from archscout.pipeline._config import (DEFAULT_DEVICE, DEFAULT_MAX_LATENCY, DEFAULT_SPLIT, DEFAULT_SUITE,
                                         MAIN_PROFILES, RESNET_CELL, MainJobConfig)
-from archscout.pipeline._run import STAGES, MainJobResult, best_cifar10_cell, run_main_job
+from archscout.pipeline._run import STAGES, MainJobResult, best_cifar10_cell, run_main_job, training_task
 
 __all__ = ["DEFAULT_DEVICE", "DEFAULT_MAX_LATENCY", "DEFAULT_SPLIT", "DEFAULT_SUITE", "MAIN_PROFILES", "RESNET_CELL",
-           "STAGES", "MainJobConfig", "MainJobResult", "best_cifar10_cell", "run_main_job"]
+           "STAGES", "MainJobConfig", "MainJobResult", "best_cifar10_cell", "run_main_job", "training_task"]

@@ -129,6 +129,24 @@ def train_config(config: MainJobConfig, seed: int):
     return TrainConfig(**{**base, "seed": seed, "threads": config.threads})
 
 
+def training_task(*, profile: str | None = None, threads: int | None = None, **data: Any) -> dict[str, Any]:
+    """The training evaluator's options for the main job's task at ``profile`` (suite, split, data
+    settings and the TrainConfig every arch is trained with): ``--multi-trial --evaluator train``."""
+    kwargs = {k: v for k, v in data.items() if v is not None}
+    config = MainJobConfig(**kwargs, **({"profile": profile} if profile is not None else {}),
+                           **({"threads": threads} if threads is not None else {}))
+    train = _strip(train_config(config, 0).to_dict(), "seed")
+    return {"suite": config.suite, "split": config.split or default_split(config), "data_root": config.data_root,
+            "data_seed": config.data_seed, "per_domain": data_size(config)[1], "image_size": data_size(config)[0],
+            "train": train, "threads": config.threads}
+
+
+def data_size(config: MainJobConfig) -> tuple[int, int | None]:
+    """Image size and images per domain of the job's data (the profile's unless given)."""
+    size = config.image_size or (PAPER_IMAGE_SIZE if config.profile == "paper" else 16)
+    return size, config.per_domain or (SMOKE_PER_DOMAIN if config.profile == "smoke" else None)
+
+
 def load_data(config: MainJobConfig):
     """The job's domain data: the given or default split; a leave-one-domain-out split needs two or
     more domains (one to hold out, one or more to train on)."""
@@ -137,8 +155,7 @@ def load_data(config: MainJobConfig):
 
     registered = str(config.suite) in SUITES
     split = config.split or default_split(config)
-    size = config.image_size or (PAPER_IMAGE_SIZE if config.profile == "paper" else 16)
-    per_domain = config.per_domain or (SMOKE_PER_DOMAIN if config.profile == "smoke" else None)
+    size, per_domain = data_size(config)
     data = load_split(config.suite, split, seed=config.data_seed, size=size, per_domain=per_domain,
                       root=config.data_root)
     if not data.split.train or not data.split.test:

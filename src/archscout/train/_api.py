@@ -51,7 +51,7 @@ class TrainResult:
     selected_epoch: int
     epochs: int
     id_acc: float
-    ood_acc: float
+    ood_acc: float | None
     id_per_domain: dict[str, float]
     ood_per_domain: dict[str, float]
     params: int
@@ -60,6 +60,7 @@ class TrainResult:
     config: dict[str, Any]
     history: list[dict[str, Any]]
     lodo: dict[str, list[dict[str, Any]]] | None = None
+    epochs_trained: int | None = None  # less than ``epochs`` when stopped early (``until``)
     run_dir: str | None = None
     model_path: str | None = None
     model: Classifier | None = field(default=None, repr=False)
@@ -104,7 +105,8 @@ def _mean(values: dict[str, float]) -> float:
 
 def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = None, *,
           selection: str = "training-domain", run_dir: str | Path | None = None, progress: bool = False,
-          on_epoch: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+          on_epoch: Callable[[dict[str, Any]], None] | None = None, until: int | None = None,
+          heldout: bool = True) -> TrainResult:
     """Train ``arch`` of ``space`` on the training domains of ``data`` (ERM) and report it at the epoch
     chosen by ``selection`` (``training-domain``, ``leave-one-domain-out`` or ``oracle``).
 
@@ -113,6 +115,10 @@ def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = 
     reported) and on their ``out`` parts (``test_out``, read by the oracle only). With ``run_dir`` the
     run writes ``config.json``, ``checkpoint.pt`` (each epoch), ``weights/``, ``model.pt`` and
     ``result.json``, and calling again with the same arguments resumes (or just re-reads) it.
+
+    ``until`` stops after that epoch of the ``config.epochs`` schedule (a multi-fidelity rung; a later
+    call with a larger ``until`` continues the same run). ``heldout=False`` never reads the test
+    domains (``ood_acc`` is None): what a search's evaluations use.
 
     Example:
         >>> from archscout.data import load_split
@@ -130,21 +136,29 @@ def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = 
     if rule.reads == "lodo" and len(data.split.train) < 2:
         raise ArchscoutError(f"leave-one-domain-out needs two or more training domains; split "
                              f"{data.split.name!r} has {len(data.split.train)}")
+    if until is not None and (isinstance(until, bool) or not isinstance(until, int) or until < 1):
+        raise ArchscoutError(f"until {until!r} must be a positive number of epochs")
     parts = _split_domains(data, config)
     run_dir = Path(run_dir) if run_dir is not None else None
     identity = {"space": space, "arch": sp.to_str(arch), "net": net_cfg, "suite": data.name,
                 "data": {k: v for k, v in data.meta.items() if k != "split"}, "split": data.split.name,
                 "train_domains": list(data.split.train), "test_domains": list(data.split.test),
                 "train": {k: v for k, v in config.to_dict().items() if k != "threads"}}
+    if not heldout:  # its records lack the test domains: never mixed with a run that has them
+        identity["heldout"] = False
 
     def make(x: torch.Tensor) -> Classifier:
         seed_everything(config.seed)
         return Classifier(build_net(space, arch, net_cfg, data.num_classes, in_channels), *channel_stats(x))
 
     x, y = _stack([parts[d][0] for d in data.split.train])
-    main = RunData(x, y, {"val": {d: parts[d][1] for d in data.split.train},
-                          "test": {d: data.domains[d] for d in data.split.test},
-                          "test_out": {d: parts[d][1] for d in data.split.test}})
+    evals = {"val": {d: parts[d][1] for d in data.split.train}}
+    if heldout:
+        evals.update(test={d: data.domains[d] for d in data.split.test},
+                     test_out={d: parts[d][1] for d in data.split.test})
+    elif rule.reads == "test_out":
+        raise ArchscoutError("the oracle selection rule reads the test domains; it needs heldout=True")
+    main = RunData(x, y, evals)
     lodo_data = {}
     if rule.reads == "lodo":
         for d in data.split.train:
@@ -157,15 +171,16 @@ def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = 
     lodo_dirs = {d: None if run_dir is None else run_dir / "lodo" / d for d in lodo_data}
     steps = [steps_per_epoch(rd, config) for rd in (main, *lodo_data.values())]
     done = sum(n * epochs_done(p) for n, p in zip(steps, [run_dir, *lodo_dirs.values()]))
-    total = sum(steps) * config.epochs
-    with _threads(config.threads), progress_bar("train", total, progress, done) as tick:
+    epochs = config.epochs if until is None else min(until, config.epochs)
+    total = sum(steps) * epochs
+    with _threads(config.threads), progress_bar("train", total, progress, min(done, total)) as tick:
         history, weights = fit(model, main, config, run_dir=run_dir, identity=identity, on_batch=tick,
-                               on_epoch=on_epoch)
+                               on_epoch=on_epoch, until=until)
         lodo = {}
         for d, rd in lodo_data.items():
             sub = lodo_dirs[d]
             lodo[d], _ = fit(make(rd.x), rd, config, run_dir=sub, on_batch=tick,
-                             identity={**identity, "held_out": d})
+                             identity={**identity, "held_out": d}, until=until)
     selected = select_epoch(rule, history, lodo or None)
     model.load_state_dict(load_weights(weights[selected]))
     model.eval()
@@ -176,11 +191,12 @@ def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = 
     result = TrainResult(
         space=space, arch=sp.to_str(arch), arch_index=index, suite=data.name, split=data.split.name,
         seed=config.seed, data_seed=data.meta.get("seed"), selection=rule.name, selection_rule=rule.label,
-        selected_epoch=selected, epochs=config.epochs, id_acc=_mean(rec["val"]), ood_acc=_mean(rec["test"]),
-        id_per_domain=dict(rec["val"]), ood_per_domain=dict(rec["test"]), params=count_params(model.net),
+        selected_epoch=selected, epochs=config.epochs, id_acc=_mean(rec["val"]),
+        ood_acc=_mean(rec["test"]) if heldout else None, id_per_domain=dict(rec["val"]),
+        ood_per_domain=dict(rec.get("test", {})), params=count_params(model.net),
         throughput=images / max(sum(r["train_seconds"] for h in runs for r in h), 1e-9),
         seconds=sum(r["seconds"] for h in runs for r in h), config={**identity, "threads": config.threads},
-        history=history, lodo=lodo or None, model=model)
+        history=history, lodo=lodo or None, epochs_trained=len(history), model=model)
     if run_dir is not None:
         result.run_dir, result.model_path = str(run_dir), str(run_dir / MODEL)
         save_model(run_dir / MODEL, model, {

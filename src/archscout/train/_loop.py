@@ -109,8 +109,10 @@ def epochs_done(run_dir: Path | None) -> int:
 
 def fit(model: nn.Module, data: RunData, config: TrainConfig, *, run_dir: Path | None = None,
         identity: dict[str, Any] | None = None, on_batch: Callable[[], None] | None = None,
-        on_epoch: Callable[[dict[str, Any]], None] | None = None) -> tuple[list[dict[str, Any]], dict[int, Any]]:
-    """Train ``model`` (freshly built right after ``seed_everything(config.seed)``) for ``config.epochs``.
+        on_epoch: Callable[[dict[str, Any]], None] | None = None,
+        until: int | None = None) -> tuple[list[dict[str, Any]], dict[int, Any]]:
+    """Train ``model`` (freshly built right after ``seed_everything(config.seed)``) for ``config.epochs``,
+    or up to epoch ``until`` of that schedule (a later call with a larger ``until`` continues the run).
 
     Returns the per-epoch records (``epoch``, ``loss``, ``train_acc``, ``images``, ``train_seconds``,
     ``seconds`` and one ``{domain: accuracy}`` dict per eval group) and the per-epoch weights: in
@@ -140,7 +142,10 @@ def fit(model: nn.Module, data: RunData, config: TrainConfig, *, run_dir: Path |
             history = ckpt["history"]
             _set_rng_state(ckpt["rng"])
             weights = {r["epoch"]: run_dir / "weights" / f"epoch-{r['epoch']:03d}.pt" for r in history}
-    for epoch in range(len(history) + 1, config.epochs + 1):
+    if until is not None and len(history) > until:  # a run that went further: its first ``until`` epochs
+        history, weights = history[:until], {e: w for e, w in weights.items() if e <= until}
+    last = config.epochs if until is None else min(until, config.epochs)
+    for epoch in range(len(history) + 1, last + 1):
         start = time.perf_counter()
         gen = epoch_generator(config.seed, epoch)
         order = torch.randperm(n, generator=gen)
