@@ -76,9 +76,10 @@ def _holdout_seed(seed: int, domain: str) -> int:
     return int(np.random.SeedSequence([seed, zlib.crc32(domain.encode())]).generate_state(1)[0])
 
 
-def _split_domains(data: DomainData, config: TrainConfig) -> dict[str, tuple[Domain, Domain]]:
+def _split_domains(data: DomainData, config: TrainConfig, names: Sequence[str]) -> dict[str, tuple[Domain, Domain]]:
     out = {}
-    for name, d in data.domains.items():
+    for name in names:
+        d = data.domains[name]
         i, o = holdout(d.y, config.holdout_fraction, seed=_holdout_seed(config.seed, name))
         if len(i) == 0 or len(o) == 0:
             raise ArchscoutError(f"domain {name!r} has {len(d)} images: too few to hold out "
@@ -138,7 +139,7 @@ def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = 
                              f"{data.split.name!r} has {len(data.split.train)}")
     if until is not None and (isinstance(until, bool) or not isinstance(until, int) or until < 1):
         raise ArchscoutError(f"until {until!r} must be a positive number of epochs")
-    parts = _split_domains(data, config)
+    parts = _split_domains(data, config, [*data.split.train, *(data.split.test if heldout else ())])
     run_dir = Path(run_dir) if run_dir is not None else None
     identity = {"space": space, "arch": sp.to_str(arch), "net": net_cfg, "suite": data.name,
                 "data": {k: v for k, v in data.meta.items() if k != "split"}, "split": data.split.name,
