@@ -59,7 +59,8 @@ class ExperimentConfig:
     """One multi-trial search, validated on construction.
 
     ``storage`` None = ``runs/<name>/study.db`` (SQLite); else an SQLAlchemy URL (PostgreSQL for
-    drivers on several machines), ``journal:PATH`` or ``memory``. ``n_trials`` counts every trial of
+    drivers on several machines), ``journal:PATH`` or ``memory``. ``strategy_options`` are keyword
+    arguments of the strategy (e.g. ``prior``'s ``allowed``). ``n_trials`` counts every trial of
     the study (the ones of earlier runs and of other drivers included): re-running resumes.
     ``executor`` ``inline`` | ``process`` | ``ray`` runs up to ``n_workers`` evaluations at once;
     ``ray_address`` joins a Ray cluster (a local Ray instance otherwise). ``evaluator`` names the
@@ -74,6 +75,7 @@ class ExperimentConfig:
     objectives: tuple[str, ...] = ("valid_error",)
     constraints: tuple[str, ...] = ()
     strategy: str = "rea"
+    strategy_options: dict = field(default_factory=dict)
     n_trials: int = 100
     seed: int = 0
     name: str = "archscout"
@@ -97,6 +99,8 @@ class ExperimentConfig:
 
         if self.evaluator not in EVALUATORS:
             raise UnknownNameError("evaluator", self.evaluator, EVALUATORS.names())
+        if not isinstance(self.strategy_options, dict):
+            raise ArchscoutError(f"strategy_options {self.strategy_options!r} must be a dict of keyword arguments")
         if not isinstance(self.evaluator_options, dict):
             raise ArchscoutError(f"evaluator_options {self.evaluator_options!r} must be a dict of keyword arguments")
         check_executor(self.executor)

@@ -205,7 +205,7 @@ def run_experiment(config: ExperimentConfig, evaluator: Evaluator | Callable[[],
                                    metric, evaluator.metrics)
     check_feasible(evaluator, constraints)
     space = evaluator.space
-    sampler = make_sampler(config.strategy, space, config.seed)
+    sampler = make_sampler(config.strategy, space, config.seed, **config.strategy_options)
     key = config.search_key()
     study, created = open_study(config.storage_url(), config.study_name, [o.direction for o in objectives],
                                 sampler, {CONFIG_ATTR: key})

@@ -59,13 +59,17 @@ class MainJobConfig:
         data_seed: seed of the generated domains.
         per_domain, image_size: images per domain and image size (None: the profile's / suite's).
         space: search space (``nb201``: the one with per-device cost tables and the NB201 baselines).
-        method: the one-shot method of the search (``nasood``; any registered one-shot method).
+        method: the search: a multi-trial method on the training evaluator (``prior-sh``, ``random-sh``)
+            or a one-shot method (``nasood``, ``darts``, ...: ``archscout oneshot --list``).
         baseline_method: the one-shot method of the no-budget baseline (``darts`` or ``gdas``).
         device, max_latency: the target device and the latency budget in ms (None: no budget).
         cost_weight: weight of the latency penalty in the search.
         profile: ``cpu`` (minutes on 2 cores), ``paper`` (published sizes) or ``smoke`` (seconds).
         seeds: training seeds of every arch (mean and spread over them); the searches use the first.
         threads: torch threads of every stage (None: leave as is).
+        random_baselines: uniformly random cells within the budget trained as a baseline (their mean).
+        workers: trainings at once (the multi-trial search's trials, the baselines' runs), each with
+            ``threads`` threads; 1 trains in this process.
         name, run_dir: the run directory is ``run_dir/name`` (default name from the settings).
         search_overrides, train_overrides: on top of the profile (OneShotConfig / TrainConfig fields).
     """
@@ -85,6 +89,8 @@ class MainJobConfig:
     profile: str = "cpu"
     seeds: tuple[int, ...] = (0,)
     threads: int | None = 1
+    workers: int = 2
+    random_baselines: int = 5
     name: str | None = None
     run_dir: str = "runs"
     search_overrides: dict[str, Any] = field(default_factory=dict)
@@ -105,6 +111,11 @@ class MainJobConfig:
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ArchscoutError(f"{key} {v!r} must be an integer >= 0")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+            raise ArchscoutError(f"workers {self.workers!r} must be a positive integer")
+        if isinstance(self.random_baselines, bool) or not isinstance(self.random_baselines, int) or \
+                self.random_baselines < 0:
+            raise ArchscoutError(f"random_baselines {self.random_baselines!r} must be an integer >= 0")
         for key in ("per_domain", "image_size", "threads"):
             v = getattr(self, key)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):

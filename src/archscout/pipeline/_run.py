@@ -31,11 +31,13 @@ from typing import Any
 import numpy as np
 
 from archscout._io import atomic_write, atomic_write_json
-from archscout.exceptions import ArchscoutError
+from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.pipeline._config import (PAPER_IMAGE_SIZE, PAPER_TRAIN, RESNET_CELL, SMOKE_PER_DOMAIN, SMOKE_SEARCH,
                                         SMOKE_TRAIN, MainJobConfig)
+from archscout.pipeline._multitrial import SEARCH_METHODS, run_train_search
 
 RESULT = "result.json"
+SEARCH_RECORD = "search.json"
 REPORT = "report.html"
 MODEL_PT = "model.pt"
 MODEL_ONNX = "model.onnx"
@@ -76,6 +78,16 @@ def get_method(name: str):
             if exc.name != module:
                 raise
     return lookup(name)
+
+
+def _one_shot_or_unknown(name: str):
+    """A one-shot method; a name that is neither kind of search: one line naming both kinds."""
+    from archscout.oneshot import list_methods
+
+    try:
+        return get_method(name)
+    except UnknownNameError:
+        raise UnknownNameError("search method", name, [*SEARCH_METHODS.names(), *list_methods()]) from None
 
 
 # -- settings ------------------------------------------------------------------------------------------
@@ -216,11 +228,30 @@ def budget_latency(metric: str, index: int) -> tuple[float | None, bool]:
     return float(values[index]), bool(estimated[index])
 
 
-def best_cifar10_cell() -> int:
-    """The NB201 cell with the best CIFAR-10 validation accuracy (cifar10-valid; never test_acc)."""
+def best_cifar10_cell(cost: Any = None) -> int:
+    """The NB201 cell with the best CIFAR-10 validation accuracy (cifar10-valid; never test_acc); with a
+    cost target (``OpCost``), the best among the connected cells that meet it."""
     from archscout.hardware import get_cost_model
 
-    return int(np.nanargmax(get_cost_model("nb201", "cifar10").column("valid_acc")))
+    acc = np.asarray(get_cost_model("nb201", "cifar10").column("valid_acc"), dtype=np.float64)
+    if cost is not None and cost.target is not None:
+        acc = np.where(_feasible(cost), acc, -np.inf)
+    return int(np.nanargmax(acc))
+
+
+def _feasible(cost: Any) -> np.ndarray:
+    """Connected NB201 cells whose budget cost meets the target (the searches' hard constraint)."""
+    from archscout.spaces import get_space
+
+    ok = ~get_space("nb201").disconnected_mask()
+    return ok & (cost.true_costs() <= cost.target) if cost.target is not None else ok
+
+
+def random_feasible_cells(cost: Any, n: int, seed: int) -> list[int]:
+    """``n`` distinct uniformly random connected cells within the budget (seeded)."""
+    pool = np.flatnonzero(_feasible(cost))
+    rng = np.random.default_rng([seed, 11])
+    return sorted(int(i) for i in rng.choice(pool, size=min(n, len(pool)), replace=False))
 
 
 def nb201_reported(index: int) -> dict[str, float]:
@@ -241,7 +272,9 @@ def run_main_job(config: MainJobConfig | None = None, *, progress: bool = False,
 
     config = config or MainJobConfig()
     say: Log = log or (lambda line: None)
-    method, baseline = get_method(config.method), get_method(config.baseline_method)
+    multi = config.method in SEARCH_METHODS
+    method = SEARCH_METHODS.get(config.method) if multi else _one_shot_or_unknown(config.method)
+    baseline = get_method(config.baseline_method)
     for m in (method, baseline):
         if config.space not in m.spaces:
             raise ArchscoutError(f"method {m.name!r} does not search space {config.space!r} (it searches "
@@ -250,7 +283,8 @@ def run_main_job(config: MainJobConfig | None = None, *, progress: bool = False,
     cost = cost.with_target(config.max_latency, config.cost_weight)  # a budget no arch meets: one line
     _check_budget(cost)
     seeds = list(config.seeds)
-    scfg = search_config(config.method, config, seeds[0])
+    scfg = method.make_config(config.profile, seed=seeds[0], workers=config.workers, **config.search_overrides) \
+        if multi else search_config(config.method, config, seeds[0])
     bcfg = search_config(config.baseline_method, config, seeds[0])
     tcfgs = {s: train_config(config, s) for s in seeds}
     data = load_data(config)
@@ -269,8 +303,15 @@ def run_main_job(config: MainJobConfig | None = None, *, progress: bool = False,
     # 1. search under the budget
     t0 = time.perf_counter()
     budget = f"{cost.metric} <= {config.max_latency:g} ms" if config.max_latency is not None else "no budget"
-    found = _search(method, config.space, data, scfg, cost, run / "search", progress, say,
-                    f"[1/5] search: {config.method} on {data.name} / {data.split.name} training domains, {budget}")
+    line = f"[1/5] search: {config.method} on {data.name} / {data.split.name} training domains, {budget}"
+    if multi:
+        task = training_task(**{k: getattr(config, k) for k in ("suite", "split", "data_root", "data_seed",
+                                                                 "per_domain", "image_size", "profile", "threads")})
+        task["split"] = data.split.name
+        task["train"] = _strip(tcfgs[seeds[0]].to_dict(), "seed")
+        found = _search_multi(scfg, task, cost, run / "search", progress, say, line)
+    else:
+        found = _search(method, config.space, data, scfg, cost, run / "search", progress, say, line)
     if found["ran"]:
         ran.append("search")
     stage_s["search"] = time.perf_counter() - t0
@@ -278,29 +319,40 @@ def run_main_job(config: MainJobConfig | None = None, *, progress: bool = False,
     arch = sp.parse(found["arch"])
     index = sp.index(arch)
 
-    # 2. train the derived arch from scratch
-    t0 = time.perf_counter()
-    derived = _train_arch("searched", arch, index, data, tcfgs, run, progress, say, "[2/5] train", ran)
-    stage_s["train"] = time.perf_counter() - t0
-
-    # 3. baselines, same TrainConfig and seeds
+    # 2. the baseline search (no latency target), then every training at once: searched cell and baselines
     t0 = time.perf_counter()
     bfound = _search(baseline, config.space, data, bcfg, None, run / "baseline-search", progress, say,
-                     f"[3/5] baseline search: {config.baseline_method}, no latency target")
+                     f"[2/5] baseline search: {config.baseline_method}, no latency target")
     if bfound["ran"]:
         ran.append("baseline-search")
-    _connect(bfound, None, say, "[3/5] baseline search")
-    best = best_cifar10_cell()
-    specs = [(f"ERM ResNet-like cell {RESNET_CELL}", RESNET_CELL, "fixed: NB201's ResNet-like cell"),
+    _connect(bfound, None, say, "[2/5] baseline search")
+    stage_s["baselines"] = time.perf_counter() - t0
+
+    # 3. train from scratch: the searched cell and the baselines, same TrainConfig and seeds
+    t0 = time.perf_counter()
+    best, best_in = best_cifar10_cell(), best_cifar10_cell(cost)
+    randoms = random_feasible_cells(cost, config.random_baselines, seeds[0])
+    specs = [("searched", index, ""),
+             (f"ERM ResNet-like cell {RESNET_CELL}", RESNET_CELL, "fixed: NB201's ResNet-like cell"),
              (f"ERM best CIFAR-10 cell {best}", best, "NB201 table: best CIFAR-10 validation accuracy (cifar10-valid)"),
+             (f"ERM best CIFAR-10 cell within budget {best_in}", best_in,
+              "NB201 table: best CIFAR-10 validation accuracy among the cells within the budget (a transfer prior)"),
              (f"{config.baseline_method} (no budget)", sp.index(sp.parse(bfound["arch"])),
               f"{config.baseline_method} on the same training domains, profile {config.profile}, no latency target")]
-    baselines = []
-    for name, idx, how in specs:
-        b = _train_arch(name, sp.from_index(idx), idx, data, tcfgs, run, progress, say, "[3/5] baseline", ran)
+    specs += [(f"random feasible cell {i}", i, "uniformly random connected cell within the budget") for i in randoms]
+    trained = _train_archs(config, specs, data, tcfgs, run, progress, say, "[3/5] train", ran)
+    derived = trained[0]
+    baselines = trained[1:5]
+    for b, (_, _, how) in zip(baselines, specs[1:5]):
         b["found_by"] = how
-        baselines.append(b)
-    stage_s["baselines"] = time.perf_counter() - t0
+    random_cells = trained[5:]
+    for b in random_cells:
+        b["found_by"] = specs[5][2]
+    if random_cells:
+        baselines.append(_mean_entry(f"random feasible cells (mean of {len(random_cells)})", random_cells,
+                                     f"mean over {len(random_cells)} uniformly random connected cells within the "
+                                     f"budget (seeded by search seed {seeds[0]})"))
+    stage_s["train"] = time.perf_counter() - t0
 
     # 4. model.pt and model.onnx, verified
     t0 = time.perf_counter()
@@ -310,10 +362,40 @@ def run_main_job(config: MainJobConfig | None = None, *, progress: bool = False,
     # 5. result.json and report.html
     t0 = time.perf_counter()
     result = _assemble(config, data, cost, found, bfound, derived, baselines, check, tcfgs[seeds[0]], scfg, bcfg)
+    result["random_feasible"] = [{k: b[k] for k in ("arch", "arch_index", "id_acc", "ood_acc", "params")}
+                                 for b in random_cells]
     result["stage_seconds"] = stage_s
     _write_outputs(run, result, say, ran)
     stage_s["report"] = time.perf_counter() - t0
     return MainJobResult(run, result, ran)
+
+
+LEARNED_DROP = 0.05  # a one-shot search learned when its final edge entropy is 5 % or more below uniform
+
+
+def diagnostics(found: dict[str, Any], cost: Any = None) -> dict[str, Any]:
+    """Did the search decide the cell? One-shot: the final mean edge entropy against uniform's, ``learned``
+    (5 % or more below uniform) and ``decided_by``: ``fallback`` (the method's cell was cut off and
+    re-derived), ``penalty`` (the distribution stayed near uniform under a cost target, so the latency
+    penalty ordered the cells) or ``search``. Multi-trial: trained archs and epochs, ``decided_by: search``."""
+    if "trials" in found:
+        return {"decided_by": "search", "learned": None, "trials": len(found["trials"]),
+                "epochs": found.get("epochs_total"), "chosen_by": found.get("chosen_by")}
+    hist = [h for h in found.get("history", []) if h.get("entropy") is not None]
+    dist = np.asarray(found.get("distribution") or [], dtype=np.float64)
+    out: dict[str, Any] = {"entropy_final": hist[-1]["entropy"] if hist else None,
+                           "entropy_uniform": float(np.log(dist.shape[-1])) if dist.ndim == 2 else None}
+    if out["entropy_final"] is None or out["entropy_uniform"] is None:
+        out.update(learned=None, decided_by="search")
+        return out
+    out["learned"] = bool(out["entropy_final"] <= (1 - LEARNED_DROP) * out["entropy_uniform"])
+    if str(found.get("derivation", "")).startswith("re-derived"):
+        out["decided_by"] = "fallback"
+    elif not out["learned"] and cost is not None and cost.target is not None:
+        out["decided_by"] = "penalty"
+    else:
+        out["decided_by"] = "search"
+    return out
 
 
 def _check_budget(cost: Any) -> None:
@@ -331,7 +413,8 @@ def _check_budget(cost: Any) -> None:
 
 
 def _strip(d: dict[str, Any], *keys: str) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if k not in ("threads", *keys)}
+    """A config without what may change when a run resumes (threads, workers)."""
+    return {k: v for k, v in d.items() if k not in ("threads", "workers", *keys)}
 
 
 def _search(method, space: str, data, cfg, cost, sdir: Path, progress: bool, say: Log, line: str) -> dict[str, Any]:
@@ -348,6 +431,25 @@ def _search(method, space: str, data, cfg, cost, sdir: Path, progress: bool, say
     if cost is not None and result.cost is not None and result.cost.get("value") is not None:
         lat = f" ({cost.metric} {result.cost['value']:.2f} ms)"
     say(f"{line}: {result.seconds:.0f} s -> {result.arch_str}{lat}")
+    return {**out, "ran": True}
+
+
+def _search_multi(cfg, task: dict[str, Any], cost, sdir: Path, progress: bool, say: Log, line: str) -> dict[str, Any]:
+    """Run (or read back) a multi-trial search on the training evaluator: the archs within the budget
+    (the same rule as the one-shot searches' hard constraint), trained on the training domains only."""
+    from archscout.spaces import get_space
+
+    path = sdir / SEARCH_RECORD  # the study's own result.json sits beside it
+    if path.exists():
+        out = json.loads(path.read_text())
+        say(f"{line}: done earlier ({out['seconds']:.0f} s) -> {out['arch']}")
+        return {**out, "ran": False}
+    say(f"{line} ...")
+    out = run_train_search(cfg, task, _feasible(cost), sdir, progress)
+    out["history"] = []
+    atomic_write_json(path, _jsonable(out))
+    say(f"{line}: {len(out['trials'])} archs, {out['epochs_total']} epochs in {out['wall_seconds']:.0f} s -> "
+        f"{out['arch']} ({out['chosen_by']})")
     return {**out, "ran": True}
 
 
@@ -393,27 +495,78 @@ def _spread(values: list[float]) -> tuple[float, float | None]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
 
 
-def _train_arch(name: str, arch: Any, index: int, data, tcfgs: dict[int, Any], run: Path, progress: bool,
-                say: Log, tag: str, ran: list[str]) -> dict[str, Any]:
-    """Train ``arch`` once per seed (or read the finished runs back): the arch's entry of result.json."""
+_WORKER_DATA: dict[str, Any] = {}
+
+
+def _train_job(config: MainJobConfig, index: int, cfg, tdir: Path) -> dict[str, Any]:
+    """One (cell, seed) training of the main job (in a worker process: the data is loaded once)."""
+    from archscout.spaces import get_space
     from archscout.train import train
 
-    runs = []
-    for seed, cfg in tcfgs.items():
-        tdir = run / "train" / f"nb201-{index}" / f"seed-{seed}"
-        path = tdir / RESULT
-        if path.exists():
-            r = json.loads(path.read_text())
-            say(f"{tag} {name}, seed {seed}: done earlier -> in {r['id_acc']:.1f} %, out {r['ood_acc']:.1f} %")
-        else:
-            say(f"{tag} {name}, seed {seed}: training #{index} from scratch ({cfg.epochs} epochs) ...")
-            r = train("nb201", arch, data, cfg, selection=SELECTION, run_dir=tdir, progress=progress).to_dict()
-            ran.append(f"train:{index}:{seed}")
-            say(f"{tag} {name}, seed {seed}: {r['seconds']:.0f} s -> in {r['id_acc']:.1f} %, out {r['ood_acc']:.1f} % "
-                f"(epoch {r['selected_epoch']}, {r['selection_rule']})")
-        r["run_dir"] = str(tdir)
-        runs.append(r)
-    return _entry(name, index, runs)
+    key = json.dumps(config.to_dict(), sort_keys=True)
+    if key not in _WORKER_DATA:
+        _WORKER_DATA.clear()
+        _WORKER_DATA[key] = load_data(config)
+    data = _WORKER_DATA[key]
+    return train("nb201", get_space("nb201").from_index(index), data, cfg, selection=SELECTION,
+                 run_dir=tdir).to_dict()
+
+
+def _train_archs(config: MainJobConfig, specs: list[tuple[str, int, str]], data, tcfgs: dict[int, Any], run: Path,
+                 progress: bool, say: Log, tag: str, ran: list[str]) -> list[dict[str, Any]]:
+    """Train every (cell, seed) of ``specs`` not finished yet, ``config.workers`` at once (finished runs are
+    read back); one result.json entry per spec, in order. A cell named twice is trained once."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import multiprocessing
+
+    from archscout.train import train
+
+    results: dict[tuple[int, int], dict[str, Any]] = {}
+    todo = []
+    for name, index, _ in specs:
+        for seed, cfg in tcfgs.items():
+            tdir = run / "train" / f"nb201-{index}" / f"seed-{seed}"
+            if (index, seed) in results or any(t[1:3] == (index, seed) for t in todo):
+                continue
+            if (tdir / RESULT).exists():
+                r = json.loads((tdir / RESULT).read_text())
+                say(f"{tag} {name}, seed {seed}: done earlier -> in {r['id_acc']:.1f} %, out {r['ood_acc']:.1f} %")
+                results[(index, seed)] = {**r, "run_dir": str(tdir)}
+            else:
+                todo.append((name, index, seed, cfg, tdir))
+
+    def record(name: str, index: int, seed: int, tdir: Path, r: dict[str, Any]) -> None:
+        ran.append(f"train:{index}:{seed}")
+        results[(index, seed)] = {**r, "run_dir": str(tdir)}
+        say(f"{tag} {name}, seed {seed}: {r['seconds']:.0f} s -> in {r['id_acc']:.1f} %, out {r['ood_acc']:.1f} % "
+            f"(epoch {r['selected_epoch']}, {r['selection_rule']})")
+
+    if todo:
+        say(f"{tag}: {len(todo)} training(s) from scratch ({next(iter(tcfgs.values())).epochs} epochs each), "
+            f"{min(config.workers, len(todo))} at once ...")
+    if config.workers == 1 or len(todo) < 2:
+        for name, index, seed, cfg, tdir in todo:
+            r = train("nb201", index, data, cfg, selection=SELECTION, run_dir=tdir, progress=progress).to_dict()
+            record(name, index, seed, tdir, r)
+    elif todo:
+        with ProcessPoolExecutor(min(config.workers, len(todo)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_train_job, config, index, cfg, tdir): (name, index, seed, tdir)
+                       for name, index, seed, cfg, tdir in todo}
+            for fut in as_completed(futures):
+                name, index, seed, tdir = futures[fut]
+                record(name, index, seed, tdir, fut.result())
+    return [_entry(name, index, [results[(index, s)] for s in tcfgs]) for name, index, _ in specs]
+
+
+def _mean_entry(name: str, entries: list[dict[str, Any]], how: str) -> dict[str, Any]:
+    """One baseline row for several cells: the mean of their seed means (std over the cells)."""
+    out: dict[str, Any] = {k: statistics.fmean(e[k] for e in entries) for k in ("id_acc", "ood_acc")}
+    out["id_acc_std"], out["ood_acc_std"] = (statistics.stdev(e[k] for e in entries) if len(entries) > 1 else None
+                                             for k in ("id_acc", "ood_acc"))
+    out.update(name=name, arch=None, arch_index=None, found_by=how, cells=[e["arch_index"] for e in entries],
+               params=round(statistics.fmean(e["params"] for e in entries)),
+               selection_rule=entries[0]["selection_rule"], latency_all=None, curve=None)
+    return out
 
 
 def _entry(name: str, index: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -482,6 +635,12 @@ def _assemble(config: MainJobConfig, data, cost, found, bfound, derived, baselin
         source = ("measured on this machine (archscout hw measure); where a cell is not measured, the device's "
                   "predictor (latency_predicted)")
     for e in [derived, *baselines]:
+        if e.get("cells"):  # several cells: their mean latency, within budget when every one is
+            lat = [budget_latency(metric, i)[0] for i in e["cells"]]
+            known = [v for v in lat if v is not None]
+            e["latency_ms"], e["latency_predicted"] = (statistics.fmean(known) if known else None), False
+            e["meets_budget"] = None if budget is None or len(known) < len(lat) else all(v <= budget for v in known)
+            continue
         e["latency_ms"], e["latency_predicted"] = budget_latency(metric, e["arch_index"])
         e["meets_budget"] = None if budget is None or e["latency_ms"] is None else bool(e["latency_ms"] <= budget)
     d = derived
@@ -491,6 +650,9 @@ def _assemble(config: MainJobConfig, data, cost, found, bfound, derived, baselin
                     "cost_term": f"{metric} target {budget} ms, weight {config.cost_weight} (penalty on the expected "
                                  "cost, hard constraint at derivation)" if budget is not None else "none",
                     "history": found.get("history", []),
+                    "diagnostics": diagnostics(found, cost),
+                    "trials": [{**t, "latency_ms": budget_latency(metric, t["arch_index"])[0]}
+                               for t in found.get("trials", [])],
                     "baseline": {"method": config.baseline_method, "arch": bfound["arch"],
                                  "seconds": bfound["seconds"], "derived_by_method": bfound["derived_by_method"],
                                  "derivation": bfound["derivation"],

@@ -5,7 +5,7 @@ from archscout.strategies._base import (
     create_strategy, list_strategies, register_strategy,
 )
 from archscout.strategies import _random, _evolution, _local_search  # noqa: F401  (register the strategies)
-from archscout.strategies import _na_rs, _predictor, _foxnas, _progressive, _pareto_ls  # noqa: F401
+from archscout.strategies import _na_rs, _predictor, _foxnas, _progressive, _pareto_ls, _prior  # noqa: F401
 from archscout.strategies._optuna import OPTUNA_SAMPLERS, optuna_sampler
 from archscout.strategies._history import History, Observation
 from archscout.strategies._random import NoReplaceRandomSampler, RandomArchSampler
@@ -16,9 +16,11 @@ from archscout.strategies._predictor import BananasSampler, GuidedLocalSearchSam
 from archscout.strategies._foxnas import FoxNASSampler, InteractionFeatures
 from archscout.strategies._progressive import ProgressiveSampler
 from archscout.strategies._pareto_ls import ParetoLocalSearchSampler
+from archscout.strategies._prior import PRIORS, PriorSampler, prior_order, prior_scores
 
 __all__ = [
     "OPTUNA_SAMPLERS",
+    "PRIORS",
     "STRATEGIES",
     "ArchSampler",
     "BananasSampler",
@@ -32,6 +34,7 @@ __all__ = [
     "NoReplaceRandomSampler",
     "Observation",
     "ParetoLocalSearchSampler",
+    "PriorSampler",
     "ProgressiveSampler",
     "RandomArchSampler",
     "RegularizedEvolutionSampler",
@@ -42,6 +45,8 @@ __all__ = [
     "list_strategies",
     "make_sampler",
     "optuna_sampler",
+    "prior_order",
+    "prior_scores",
     "register_strategy",
 ]
 
