@@ -31,7 +31,8 @@ def job(tmp_path_factory):
 def test_writes_every_output_with_the_documented_keys(job):
     run = job.run_dir
     for f in ("result.json", "report.html", "model.pt", "model.onnx", "config.json", "figures/accuracy.png",
-              "figures/latency.png", "figures/cells.png", "figures/curves.png", "search/result.json",
+              "figures/latency.png", "figures/cells.png", "figures/curves.png", "figures/search.png",
+              "search/result.json",
               "baseline-search/result.json"):
         assert (run / f).is_file(), f
     result = json.loads((run / "result.json").read_text())
@@ -44,13 +45,21 @@ def test_writes_every_output_with_the_documented_keys(job):
     assert result["data"]["split"] == "style-lodo-stripes" and result["data"]["test_domains"] == ["stripes"]
     assert "python" in result["versions"] and "onnxruntime" in result["versions"]
     names = [b["name"] for b in result["baselines"]]
-    assert len(names) == 3 and all(all(k in b for k in BASELINE) for b in result["baselines"])
+    assert len(names) == 5 and all(all(k in b for k in BASELINE) for b in result["baselines"])
     assert result["baselines"][0]["arch_index"] == RESNET_CELL
     assert result["baselines"][1]["arch_index"] == best_cifar10_cell() == 6111  # by valid_acc, never test_acc
+    assert result["baselines"][2]["arch_index"] == 2058 and result["baselines"][2]["meets_budget"]  # best within
     search = json.loads((run / "baseline-search/result.json").read_text())
-    assert result["baselines"][2]["arch"] == search["arch"] and search["cost"] is None  # no latency target
+    assert result["baselines"][3]["arch"] == search["arch"] and search["cost"] is None  # no latency target
+    randoms = result["baselines"][4]
+    assert len(randoms["cells"]) == 5 == len(result["random_feasible"]) and randoms["meets_budget"] is True
+    assert randoms["ood_acc"] == pytest.approx(np.mean([r["ood_acc"] for r in result["random_feasible"]]))
+    diag = result["search"]["diagnostics"]
+    assert set(diag) >= {"entropy_final", "entropy_uniform", "learned", "decided_by"}
+    assert diag["entropy_uniform"] == pytest.approx(np.log(5)) and diag["decided_by"] in ("search", "penalty",
+                                                                                            "fallback")
     assert json.loads((run / "search/result.json").read_text())["config"]["cost"]["target"] == 20.0
-    for entry in [result, *result["baselines"]]:
+    for entry in [result, *result["baselines"][:4]]:
         assert set(entry["latency_all"]) == set(result["latency_all"])
         assert entry["curve"] and entry["curve"][0]["epoch"] == 1
 
@@ -104,7 +113,7 @@ def test_an_interrupted_training_stage_resumes_and_keeps_the_others(tmp_path):
 
 
 @pytest.mark.parametrize("settings,message", [
-    ({"method": "bogus"}, "unknown one-shot method 'bogus'"),
+    ({"method": "bogus"}, "unknown search method 'bogus'"),
     ({"baseline_method": "bogus"}, "unknown one-shot method 'bogus'"),
     ({"device": "rpi4"}, "unknown device 'rpi4'"),
     ({"max_latency": 0.001}, "raspi4_latency <= 0.001"),
@@ -194,3 +203,36 @@ def test_a_measured_device_reports_its_prediction_where_a_cell_is_not_measured(t
     costs = OpCost.fit("nb201", "pipecpu").true_costs()  # what the search enforces: the same values
     assert (costs[3], costs[5000]) == (measured, estimate)
     assert budget_latency("raspi4_latency", 5000)[1] is False
+
+
+def test_a_one_shot_search_with_frozen_architecture_weights_did_not_learn(tmp_path):
+    config = MainJobConfig(**SMOKE, run_dir=str(tmp_path), name="frozen", random_baselines=0,
+                           search_overrides={"arch_lr": 1e-12})
+    diag = run_main_job(config)["search"]["diagnostics"]
+    assert diag["learned"] is False and diag["decided_by"] in ("penalty", "fallback")
+    assert diag["entropy_final"] == pytest.approx(diag["entropy_uniform"], abs=1e-6)
+
+
+def test_diagnostics_tell_a_learned_distribution_from_a_uniform_one():
+    from archscout.pipeline._run import diagnostics
+
+    uniform = np.full((6, 5), 0.2).tolist()
+    peaked = {"distribution": uniform, "history": [{"entropy": 1.0}], "derivation": "the method's own"}
+    assert diagnostics(peaked) == {"entropy_final": 1.0, "entropy_uniform": pytest.approx(np.log(5)),
+                                   "learned": True, "decided_by": "search"}
+    flat = {**peaked, "history": [{"entropy": 1.60}]}
+    assert diagnostics(flat)["learned"] is False and diagnostics(flat)["decided_by"] == "search"  # no penalty
+    assert diagnostics({**flat, "derivation": "re-derived: ..."})["decided_by"] == "fallback"
+
+
+def test_multi_trial_search_method_trains_archs_within_the_budget(tmp_path):
+    config = MainJobConfig(**{**SMOKE, "method": "prior-sh"}, run_dir=str(tmp_path), name="mt", random_baselines=1)
+    job = run_main_job(config)
+    search = job["search"]
+    assert search["diagnostics"]["decided_by"] == "search" and search["diagnostics"]["trials"] == 3
+    assert all(t["latency_ms"] <= 20.0 for t in search["trials"]) and job["meets_budget"]
+    assert search["trials"][0]["arch_index"] == 2058  # the prior's first: best CIFAR-10 cell within the budget
+    best = max(search["trials"], key=lambda t: t["signal"])
+    assert job["arch"] == best["arch"]  # chosen by the signal on the training domains
+    again = run_main_job(config)
+    assert again.ran == [] and again["arch"] == job["arch"]

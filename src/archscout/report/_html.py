@@ -16,6 +16,8 @@ CAPTIONS = {
                 "from scratch under the same training config.",
     "latency": "Latency on every device with a table (HW-NAS-Bench, HELP); the budget is the black bar on the "
                "target device (red label).",
+    "search": "The search's trajectory: a one-shot method's architecture entropy and expected latency per "
+              "epoch, or the archs a multi-trial method trained (signal on the training domains vs latency).",
     "cells": "The cells as graphs: nodes 0 (input) to 3 (output), one arrow per edge labelled with its op.",
     "curves": "Per-epoch accuracy while training from scratch (mean over seeds).",
 }
@@ -74,6 +76,24 @@ def _kv(pairs: list[tuple[str, Any]]) -> str:
     return "<table>" + "".join(f"<tr><th>{_e(k)}</th><td>{v}</td></tr>" for k, v in pairs) + "</table>"
 
 
+def _diagnostics_note(search: dict[str, Any]) -> str:
+    """A sentence on whether the search decided the cell (``search.diagnostics``)."""
+    d = search.get("diagnostics") or {}
+    if d.get("learned") is False:
+        why = {"penalty": "so the latency penalty, not the search, ordered the cells",
+               "fallback": "and the derived cell was cut off, so a fallback cell was taken"}.get(d.get("decided_by"), "")
+        return (f"<p class=bad><b>The search did not learn:</b> its architecture distribution ended at mean edge "
+                f"entropy {_num(d.get('entropy_final'), 3)} against {_num(d.get('entropy_uniform'), 3)} for uniform, "
+                f"{_e(why)} (decided by: {_e(d.get('decided_by'))}).</p>")
+    if d.get("trials") is not None:
+        return (f"<p>The search trained {d['trials']} architectures ({_e(d.get('epochs'))} epochs in all) on the "
+                f"training domains; {_e(d.get('chosen_by'))}.</p>")
+    if d.get("learned"):
+        return (f"<p>The search learned: mean edge entropy {_num(d.get('entropy_final'), 3)} against "
+                f"{_num(d.get('entropy_uniform'), 3)} for uniform (decided by: {_e(d.get('decided_by'))}).</p>")
+    return ""
+
+
 def render_html(result: dict[str, Any], images: dict[str, bytes]) -> str:
     """The report as one HTML string; ``images`` maps figure names to PNG bytes (embedded)."""
     d = result.get("data", {})
@@ -96,6 +116,7 @@ def render_html(result: dict[str, Any], images: dict[str, bytes]) -> str:
                                            '(<span class="bad">over budget</span>)'))
              + f", in-distribution {_num(result.get('id_acc'))} %, out-of-distribution "
                f"{_num(result.get('ood_acc'))} %.</p>",
+             _diagnostics_note(search),
              (f"<p class=note>Note: {_e(search.get('derivation'))} (the method derived "
               f"<code>{_e(search.get('derived_by_method'))}</code>).</p>"
               if str(search.get("derivation", "")).startswith("re-derived") else ""),

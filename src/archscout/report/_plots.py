@@ -208,4 +208,54 @@ def plot_curves(result: dict[str, Any]) -> Figure:
     return fig
 
 
-FIGURES = {"accuracy": plot_accuracy, "latency": plot_latency, "cells": plot_cells, "curves": plot_curves}
+def plot_search(result: dict[str, Any]) -> Figure:
+    """The search's trajectory: a one-shot method's mean edge entropy and expected cost per epoch (uniform's
+    entropy marked), or a multi-trial method's trials: signal against latency, marked by epochs trained."""
+    search = result.get("search") or {}
+    diag = search.get("diagnostics") or {}
+    fig = Figure(figsize=(7.5, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    budget, device = result.get("max_latency_ms"), result.get("device")
+    trials = search.get("trials") or []
+    if trials:
+        full = max(t["epochs"] for t in trials)
+        for t in trials:
+            chosen = t["arch"] == result.get("arch")
+            ax.scatter(t.get("latency_ms"), t["signal"], s=200 if chosen else 30 + 60 * t["epochs"] / max(full, 1),
+                       marker="*" if chosen else "o", color="#d62728" if chosen else "#1f77b4",
+                       alpha=1.0 if t["epochs"] == full else 0.45, zorder=3)
+        if budget is not None:
+            ax.axvline(budget, color="black", lw=1.5, ls="--", label=f"budget {budget:g} ms")
+        ax.scatter([], [], color="#1f77b4", label="trained arch (faded: stopped at a rung)")
+        ax.scatter([], [], color="#d62728", marker="*", s=120, label="chosen")
+        ax.set_xlabel(f"latency on {device}, ms (table)")
+        ax.set_ylabel(f"search signal: {search.get('config', {}).get('signal', 'val_acc')} %")
+        ax.set_title(f"Search trajectory: {len(trials)} archs trained, {diag.get('epochs')} epochs in all\n"
+                     f"{diag.get('chosen_by', '')}; training domains only ({split_label(result)})", fontsize=9)
+        ax.legend(fontsize=8)
+    else:
+        hist = [h for h in search.get("history") or [] if h.get("entropy") is not None]
+        ep = [h.get("epoch", i + 1) for i, h in enumerate(hist)]
+        ax.plot(ep, [h["entropy"] for h in hist], marker="o", color="#1f77b4", label="mean edge entropy")
+        if diag.get("entropy_uniform") is not None:
+            ax.axhline(diag["entropy_uniform"], ls=":", color="#1f77b4", label="uniform (nothing learned)")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("entropy (nats)")
+        cost = [h.get("expected_cost") for h in hist]
+        if any(c is not None for c in cost):
+            ax2 = ax.twinx()
+            ax2.plot(ep, cost, marker="s", color="#d62728", label="expected latency (ms)")
+            if budget is not None:
+                ax2.axhline(budget, ls="--", color="#d62728", lw=1, label=f"budget {budget:g} ms")
+            ax2.set_ylabel(f"expected latency on {device}, ms")
+            ax2.legend(fontsize=8, loc="lower right")
+        verdict = {True: "learned", False: "did NOT learn", None: "n/a"}[diag.get("learned")]
+        ax.set_title(f"Search trajectory ({result.get('method')}): {verdict}; cell decided by "
+                     f"{diag.get('decided_by', '?')}\n{split_label(result)}", fontsize=9)
+        ax.legend(fontsize=8, loc="lower left")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+FIGURES = {"accuracy": plot_accuracy, "search": plot_search, "latency": plot_latency, "cells": plot_cells,
+           "curves": plot_curves}
