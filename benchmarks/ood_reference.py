@@ -37,6 +37,7 @@ REFERENCE = Path(__file__).resolve().parent / "reference"
 # Cells the main job returns or compares with (ResNet-like, best CIFAR-10 cell, best CIFAR-10 cell within
 # the default budget, NAS-OoD's fallback cell) are always in the table.
 DEFAULT_INCLUDE = (11472, 6111, 2058, 186)
+PRIOR_TOP = 12  # and the first cells of prior-sh's order (NB201's CIFAR-10 prior within the budget)
 COLUMNS = ("suite", "split", "arch_index", "arch", "seed", "feasible", "latency_ms", "params", "epochs",
            "selected_epoch", "val_acc", "val_worst", "val_last", "heldout_acc", "heldout_last", "heldout_last3",
            "train_acc", "seconds", "val_per_epoch", "heldout_per_epoch")
@@ -63,16 +64,17 @@ def train_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def select_cells(n: int, device: str, max_latency: float, include: tuple[int, ...], seed: int = 0) -> list[int]:
-    """``include`` then feasible, connected, non-isomorphic cells, one drawn per equal-width latency bin
-    (the draws of empty bins go round the others) until ``n`` cells in all."""
+    """``include``, then ``n`` feasible cells (``device`` latency <= ``max_latency``, output connected to the
+    input, one per isomorphism class and none isomorphic to an included cell), one drawn per equal-width
+    latency bin so that they span the feasible range (the draws of empty bins go round the others). The
+    ``n`` drawn cells do not depend on ``include``."""
     from archscout.hardware import get_cost_model
     from archscout.spaces import get_space
 
     sp = get_space("nb201")
     lat, _ = get_cost_model("nb201", "cifar10").column_or_predicted(f"{device}_latency")
     ok = np.isfinite(lat) & (lat <= max_latency) & ~sp.disconnected_mask()
-    seen = {sp.canonical(sp.from_index(i)) for i in include}
-    pool = []
+    seen, pool = set(), []
     for i in np.flatnonzero(ok):
         key = sp.canonical(sp.from_index(int(i)))
         if key not in seen:
@@ -80,16 +82,28 @@ def select_cells(n: int, device: str, max_latency: float, include: tuple[int, ..
             pool.append(int(i))
     rng = np.random.default_rng(seed)
     rng.shuffle(pool)
-    want = max(0, n - len([i for i in include if ok[i]]))
-    edges = np.linspace(lat[pool].min(), lat[pool].max(), want + 1)
-    bins = [[i for i in pool if lo <= lat[i] < hi or (b == want - 1 and lat[i] == hi)]
+    edges = np.linspace(lat[pool].min(), lat[pool].max(), n + 1)
+    bins = [[i for i in pool if lo <= lat[i] < hi or (b == n - 1 and lat[i] == hi)]
             for b, (lo, hi) in enumerate(zip(edges[:-1], edges[1:]))]
     chosen: list[int] = []
-    while len(chosen) < want and any(bins):
+    while len(chosen) < n and any(bins):
         for b in bins:
-            if b and len(chosen) < want:
+            if b and len(chosen) < n:
                 chosen.append(b.pop())
-    return list(include) + chosen
+    taken = {sp.canonical(sp.from_index(i)) for i in include}
+    return list(dict.fromkeys(include)) + [i for i in chosen if sp.canonical(sp.from_index(i)) not in taken]
+
+
+def default_include(device: str, max_latency: float) -> tuple[int, ...]:
+    """The cells the main job compares with, and the first ``PRIOR_TOP`` of prior-sh's order."""
+    from archscout.oneshot import OpCost
+    from archscout.spaces import get_space
+    from archscout.strategies import prior_order, prior_scores
+
+    sp = get_space("nb201")
+    allowed = OpCost.fit("nb201", device).with_target(max_latency).true_costs() <= max_latency
+    top = prior_order(sp, prior_scores(sp, "nb201-cifar10"), allowed)[:PRIOR_TOP]
+    return tuple(dict.fromkeys([*DEFAULT_INCLUDE, *top]))
 
 
 _DATA: dict[str, Any] = {}
@@ -153,31 +167,39 @@ def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
     os.replace(tmp, path)
 
 
-def build(args: argparse.Namespace) -> Path:
+def build(args: argparse.Namespace, extra_only: list[int] | None = None) -> Path:
+    """Train the table's missing rows (``extra_only``: just these cells, added to its ``include``)."""
     from archscout.hardware import get_cost_model
 
     name = args.name or table_name(args.suite, args.split)
     REFERENCE.mkdir(exist_ok=True)
     path, meta_path = REFERENCE / f"{name}.csv", REFERENCE / f"{name}.json"
     overrides = train_overrides(args.set)
-    include = tuple(int(i) for i in args.include.split(",") if i)
+    include = default_include(args.device, args.max_latency) if args.include is None else \
+        tuple(int(i) for i in args.include.split(",") if i)
+    if meta_path.exists():  # cells added later (main_job_quality.py) stay in the table
+        include = tuple(dict.fromkeys([*include, *json.loads(meta_path.read_text()).get("include", [])]))
     meta = {"command": "python benchmarks/ood_reference.py " + " ".join(sys.argv[1:]), "suite": args.suite,
             "split": args.split, "device": args.device, "max_latency": args.max_latency, "cells": args.cells,
             "seeds": args.seeds, "include": list(include), "train_overrides": overrides}
     if meta_path.exists():
         old = json.loads(meta_path.read_text())
-        diff = [k for k in meta if k not in ("command", "cells", "seeds") and old.get(k) != meta[k]]
+        diff = [k for k in meta if k not in ("command", "cells", "seeds", "include") and old.get(k) != meta[k]]
         if diff:
             raise SystemExit(f"error: {path} was made with other settings ({', '.join(diff)}); use --name")
+        if extra_only is not None:  # the table's own command stands; the extra cells join its include
+            meta["command"] = old["command"]
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
     lat, _ = get_cost_model("nb201", "cifar10").column_or_predicted(f"{args.device}_latency")
-    cells = select_cells(args.cells, args.device, args.max_latency, include)
+    cells = list(extra_only) if extra_only is not None else select_cells(args.cells, args.device,
+                                                                          args.max_latency, include)
     rows = read_rows(path)
     _write_rows(path, rows)  # drops a line cut short by a kill
     done = {(r["arch_index"], r["seed"]) for r in rows}
     tasks = [{"suite": args.suite, "split": args.split, "overrides": overrides, "arch_index": c, "seed": s,
               "latency_ms": float(lat[c]), "feasible": bool(lat[c] <= args.max_latency)}
-             for s in range(args.seeds) for c in cells if (c, s) not in done]
+             for c in cells for s in range(args.seeds) if (c, s) not in done]  # cell by cell: a part-made
+    # table holds whole cells
     print(f"{path.name}: {len(cells)} cells x {args.seeds} seeds, {len(done)} rows stored, {len(tasks)} to train",
           flush=True)
     start = time.perf_counter()
@@ -193,6 +215,28 @@ def build(args: argparse.Namespace) -> Path:
             print(f"[{k}/{len(tasks)}] cell {row['arch_index']} seed {row['seed']}: held-out {row['heldout_acc']:.2f} "
                   f"val {row['val_acc']:.2f} ({row['seconds']:.0f} s; eta {eta / 60:.0f} min)", flush=True)
     return path
+
+
+def check(args: argparse.Namespace) -> bool:
+    """Re-train ``args.check`` stored rows (drawn at random) with the table's settings; True when every
+    column but the seconds is reproduced exactly."""
+    name = args.name or table_name(args.suite, args.split)
+    path = REFERENCE / f"{name}.csv"
+    meta = json.loads(path.with_suffix(".json").read_text())
+    rows = read_rows(path)
+    picks = [rows[i] for i in np.random.default_rng().choice(len(rows), size=min(args.check, len(rows)), replace=False)]
+    tasks = [{"suite": meta["suite"], "split": meta["split"], "overrides": meta["train_overrides"],
+              "arch_index": r["arch_index"], "seed": r["seed"], "latency_ms": r["latency_ms"],
+              "feasible": bool(r["feasible"])} for r in picks]
+    ok = True
+    with ProcessPoolExecutor(args.workers) as pool:
+        for stored, again in zip(picks, pool.map(_run, tasks)):
+            diff = [k for k in COLUMNS if k != "seconds" and str(again[k]) != str(stored[k])]
+            ok &= not diff
+            print(f"cell {stored['arch_index']} seed {stored['seed']}: held-out {stored['heldout_acc']} -> "
+                  f"{again['heldout_acc']}, val {stored['val_acc']} -> {again['val_acc']}: "
+                  + ("reproduced" if not diff else f"DIFFERS in {', '.join(diff)}"), flush=True)
+    return ok
 
 
 # -- summary ------------------------------------------------------------------------------------------
@@ -273,9 +317,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--suite", default="fmnist-shift")
     p.add_argument("--split", default="style-lodo-stripes")
-    p.add_argument("--cells", type=int, default=120, help="cells in the table (included ones count)")
+    p.add_argument("--cells", type=int, default=120, help="cells drawn over the feasible latency range (the "
+                   "included ones come on top)")
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--include", default=",".join(map(str, DEFAULT_INCLUDE)), help="cells always in the table")
+    p.add_argument("--include", default=None, help="cells always in the table, comma-separated (default: the "
+                   f"main job's cells {', '.join(map(str, DEFAULT_INCLUDE))} and prior-sh's first {PRIOR_TOP})")
     p.add_argument("--device", default=DEFAULT_DEVICE)
     p.add_argument("--max-latency", type=float, default=DEFAULT_MAX_LATENCY)
     p.add_argument("--workers", type=int, default=2)
@@ -284,7 +330,11 @@ def main() -> None:
     p.add_argument("--name", help="table name (default <suite>-<split>)")
     p.add_argument("--summary", action="store_true", help="print the stored tables' figures; no training")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--check", type=int, default=0, metavar="N",
+                   help="re-train N stored rows drawn at random and compare (exit 1 if one differs)")
     args = p.parse_args()
+    if args.check:
+        raise SystemExit(0 if check(args) else 1)
     if args.summary:
         paths = sorted(REFERENCE.glob("*.csv")) if args.name is None else [REFERENCE / f"{args.name}.csv"]
         tables = [summarize(pth) for pth in paths if pth.with_suffix(".json").exists()]

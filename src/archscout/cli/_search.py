@@ -39,7 +39,7 @@ _MAIN_OPTIONS = ("suite", "split", "data_root", "data_seed", "per_domain", "imag
                  "method", "baseline_method", "profile", "seeds", "threads")
 # Options of the multi-trial search only.
 _MULTI_OPTIONS = ("dataset", "objectives", "constraints", "strategy", "trials", "seed", "storage", "evaluator",
-                  "executor", "workers", "ray_address", "signal", "min_epochs")
+                  "executor", "ray_address", "signal", "min_epochs")
 # Main-job options that also set the training evaluator's task (--multi-trial --evaluator train).
 _TRAIN_TASK_OPTIONS = ("suite", "split", "data_root", "data_seed", "per_domain", "image_size", "profile", "threads")
 
@@ -74,7 +74,8 @@ _TRAIN_TASK_OPTIONS = ("suite", "split", "data_root", "data_seed", "per_domain",
               "rungs at MIN_EPOCHS x 3^k epochs (off by default).")
 @click.option("--executor", default=None, help="inline (default with 1 worker), process (default with "
               "several), ray.")
-@click.option("--workers", type=COUNT, default=1, show_default=True, help="Evaluations in flight.")
+@click.option("--workers", type=COUNT, default=None, help="Evaluations in flight [1]; main job: trainings at "
+              "once (its search's trials, its baselines) [2].")
 @click.option("--ray-address", default=None, help="Ray cluster to join (executor ray); local Ray otherwise.")
 @click.option("--suite", default=None, help="[main job] Shift suite (fmnist-shift, digits-shift), a folder in "
               "DomainBed's layout ROOT/DOMAIN/CLASS/IMAGE, or PACS/VLCS/... with --data-root [fmnist-shift].")
@@ -89,7 +90,8 @@ _TRAIN_TASK_OPTIONS = ("suite", "split", "data_root", "data_seed", "per_domain",
 @click.option("--device", default=None, help="[main job] Target device of the latency budget: any registry device "
               "(archscout hw devices), a measured one included [raspi4].")
 @click.option("--max-latency", default=None, help="[main job] Latency budget in ms on --device, or 'none' [20].")
-@click.option("--method", default=None, help="[main job] One-shot method of the search [nasood].")
+@click.option("--method", default=None, help="[main job] The search: prior-sh or random-sh (archs trained on the "
+              "training domains, successive halving) or a one-shot method (nasood, darts, gdas, ...) [nasood].")
 @click.option("--baseline-method", default=None, help="[main job] One-shot method of the no-budget baseline "
               "(darts or gdas) [darts].")
 @click.option("--profile", default=None, help="[main job] cpu (minutes on 2 cores), paper (published sizes) or "
@@ -129,7 +131,7 @@ def search(ctx: click.Context, multi_trial: bool, space: str, dataset: str | Non
         _main_job(space=space, name=name, run_dir=run_dir, suite=suite, split=split, data_root=data_root,
                  data_seed=data_seed, per_domain=per_domain, image_size=image_size, device=device,
                  max_latency=max_latency, method=method, baseline_method=baseline_method, profile=profile,
-                 seeds=seeds, threads=threads, as_json=as_json)
+                 seeds=seeds, threads=threads, workers=workers, as_json=as_json)
         return
     allowed = _TRAIN_TASK_OPTIONS if evaluator == "train" else ()
     wrong = [p for p in _MAIN_OPTIONS if p in given and p not in allowed]
@@ -142,6 +144,7 @@ def search(ctx: click.Context, multi_trial: bool, space: str, dataset: str | Non
                              "--evaluator train")
     from archscout.experiment import ExperimentConfig
 
+    workers = 1 if workers is None else workers
     options: dict[str, Any] = {}
     if evaluator == "train":
         from archscout.pipeline import training_task
@@ -234,14 +237,15 @@ def _print_result(result: dict, config) -> None:
 def _main_job(*, space: str, name: str | None, run_dir: str, suite: str | None, split: str | None,
               data_root: str | None, data_seed: int | None, per_domain: int | None, image_size: int | None,
               device: str | None, max_latency: str | None, method: str | None, baseline_method: str | None,
-              profile: str | None, seeds: int | None, threads: int | None, as_json: bool) -> None:
+              profile: str | None, seeds: int | None, threads: int | None, workers: int | None,
+              as_json: bool) -> None:
     from archscout.pipeline import MainJobConfig, run_main_job
 
     kwargs: dict[str, Any] = {"space": space, "run_dir": run_dir}
     for key, value in (("name", name), ("suite", suite), ("split", split), ("data_root", data_root),
                        ("data_seed", data_seed), ("per_domain", per_domain), ("image_size", image_size),
                        ("device", device), ("method", method), ("baseline_method", baseline_method),
-                       ("profile", profile), ("threads", threads)):
+                       ("profile", profile), ("threads", threads), ("workers", workers)):
         if value is not None:
             kwargs[key] = value
     if max_latency is not None:

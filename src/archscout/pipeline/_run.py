@@ -32,8 +32,8 @@ import numpy as np
 
 from archscout._io import atomic_write, atomic_write_json
 from archscout.exceptions import ArchscoutError, UnknownNameError
-from archscout.pipeline._config import (PAPER_IMAGE_SIZE, PAPER_TRAIN, RESNET_CELL, SMOKE_PER_DOMAIN, SMOKE_SEARCH,
-                                        SMOKE_TRAIN, MainJobConfig)
+from archscout.pipeline._config import (CPU_TRAIN, PAPER_IMAGE_SIZE, PAPER_TRAIN, RESNET_CELL, SMOKE_PER_DOMAIN,
+                                        SMOKE_SEARCH, SMOKE_TRAIN, MainJobConfig)
 from archscout.pipeline._multitrial import SEARCH_METHODS, run_train_search
 
 RESULT = "result.json"
@@ -130,7 +130,9 @@ def train_config(config: MainJobConfig, seed: int):
     from archscout.train import TrainConfig
 
     base: dict[str, Any] = {}
-    if config.profile == "smoke":
+    if config.profile == "cpu":
+        base.update(CPU_TRAIN)
+    elif config.profile == "smoke":
         base.update(SMOKE_TRAIN)
     elif config.profile == "paper":
         base.update(PAPER_TRAIN)
@@ -263,9 +265,10 @@ def nb201_reported(index: int) -> dict[str, float]:
 
 # -- the job ---------------------------------------------------------------------------------------------------
 def run_main_job(config: MainJobConfig | None = None, *, progress: bool = False,
-                 log: Log | None = None) -> MainJobResult:
+                 log: Log | None = None, search_only: bool = False) -> MainJobResult:
     """Run (or resume) the main job; see the module docstring. Bad settings fail before any work with a
-    one-line ``ArchscoutError``; ``log`` receives one line per stage; ``progress`` shows rich bars."""
+    one-line ``ArchscoutError``; ``log`` receives one line per stage; ``progress`` shows rich bars.
+    ``search_only`` stops after the search stage (the result holds ``arch``, ``arch_index``, ``search``)."""
     from archscout.oneshot import OpCost
     from archscout.spaces import get_space
     from archscout.train._loop import check_identity
@@ -318,6 +321,9 @@ def run_main_job(config: MainJobConfig | None = None, *, progress: bool = False,
     _connect(found, cost, say, "[1/5] search")
     arch = sp.parse(found["arch"])
     index = sp.index(arch)
+    if search_only:
+        return MainJobResult(run, {"arch": found["arch"], "arch_index": index, "search": {
+            **{k: v for k, v in found.items() if k != "ran"}, "diagnostics": diagnostics(found, cost)}}, ran)
 
     # 2. the baseline search (no latency target), then every training at once: searched cell and baselines
     t0 = time.perf_counter()
