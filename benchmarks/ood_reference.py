@@ -106,6 +106,17 @@ def default_include(device: str, max_latency: float) -> tuple[int, ...]:
     return tuple(dict.fromkeys([*DEFAULT_INCLUDE, *top]))
 
 
+def resolved_config(suite: str, split: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The training config and data settings every row is trained with (the main job's, resolved)."""
+    from archscout.pipeline import MainJobConfig
+    from archscout.pipeline._run import data_size, train_config
+
+    job = MainJobConfig(suite=suite, split=split, train_overrides=overrides)
+    size, per_domain = data_size(job)
+    cfg = {k: v for k, v in train_config(job, 0).to_dict().items() if k not in ("seed", "threads")}
+    return {**cfg, "image_size": size, "per_domain": per_domain, "data_seed": job.data_seed}
+
+
 _DATA: dict[str, Any] = {}
 
 
@@ -181,10 +192,12 @@ def build(args: argparse.Namespace, extra_only: list[int] | None = None) -> Path
         include = tuple(dict.fromkeys([*include, *json.loads(meta_path.read_text()).get("include", [])]))
     meta = {"command": "python benchmarks/ood_reference.py " + " ".join(sys.argv[1:]), "suite": args.suite,
             "split": args.split, "device": args.device, "max_latency": args.max_latency, "cells": args.cells,
-            "seeds": args.seeds, "include": list(include), "train_overrides": overrides}
+            "seeds": args.seeds, "include": list(include), "train_overrides": overrides,
+            "train_config": resolved_config(args.suite, args.split, overrides)}
     if meta_path.exists():
         old = json.loads(meta_path.read_text())
-        diff = [k for k in meta if k not in ("command", "cells", "seeds", "include") and old.get(k) != meta[k]]
+        diff = [k for k in meta if k not in ("command", "cells", "seeds", "include") and k in old
+                and old[k] != meta[k]]
         if diff:
             raise SystemExit(f"error: {path} was made with other settings ({', '.join(diff)}); use --name")
         if extra_only is not None:  # the table's own command stands; the extra cells join its include
@@ -312,11 +325,11 @@ def summarize(path: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    from archscout.pipeline import DEFAULT_DEVICE, DEFAULT_MAX_LATENCY
+    from archscout.pipeline import DEFAULT_DEVICE, DEFAULT_MAX_LATENCY, DEFAULT_SPLIT
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--suite", default="fmnist-shift")
-    p.add_argument("--split", default="style-lodo-stripes")
+    p.add_argument("--split", default=DEFAULT_SPLIT)
     p.add_argument("--cells", type=int, default=120, help="cells drawn over the feasible latency range (the "
                    "included ones come on top)")
     p.add_argument("--seeds", type=int, default=3)

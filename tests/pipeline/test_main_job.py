@@ -42,7 +42,7 @@ def test_writes_every_output_with_the_documented_keys(job):
     assert result["selection_rule"] == "training-domain validation" and result["seeds"] == [0]
     assert result["params"] > 0 and result["search_seconds"] > 0
     assert set(result["latency_all"]) == set(latency_metrics()) and len(result["latency_all"]) > 6
-    assert result["data"]["split"] == "style-lodo-stripes" and result["data"]["test_domains"] == ["stripes"]
+    assert result["data"]["split"] == "style-lodo-noise" and result["data"]["test_domains"] == ["noise"]
     assert "python" in result["versions"] and "onnxruntime" in result["versions"]
     names = [b["name"] for b in result["baselines"]]
     assert len(names) == 5 and all(all(k in b for k in BASELINE) for b in result["baselines"])
@@ -70,7 +70,7 @@ def test_onnx_is_verified_and_matches_the_saved_model(job):
     from archscout.train import load_model
 
     onnx = job["onnx"]
-    assert onnx["passed"] and onnx["max_abs_diff"] <= onnx["tolerance"] == 1e-4 and "stripes" in onnx["data"]
+    assert onnx["passed"] and onnx["max_abs_diff"] <= onnx["tolerance"] == 1e-4 and "noise" in onnx["data"]
     model = load_model(job.run_dir / "model.pt")
     x = torch.rand(5, 3, 16, 16)
     sess = ort.InferenceSession(str(job.run_dir / "model.onnx"), providers=["CPUExecutionProvider"])
@@ -185,7 +185,7 @@ def test_the_default_method_nasood_runs_on_smoke_sizes(tmp_path):
         pytest.skip("NAS-OoD is not registered yet")
     job = run_main_job(MainJobConfig(suite="digits-shift", profile="smoke", run_dir=str(tmp_path)))
     assert job["method"] == "nasood" and job["meets_budget"] and job["onnx"]["passed"]
-    assert job.run_dir.name == "nasood-digits-shift-style-lodo-stripes-raspi4-20ms-smoke"
+    assert job.run_dir.name == "nasood-digits-shift-style-lodo-noise-raspi4-20ms-smoke"
     assert job["search"]["derivation"].startswith(("the method's own", "re-derived"))
 
 

@@ -79,7 +79,7 @@ _TRAIN_TASK_OPTIONS = ("suite", "split", "data_root", "data_seed", "per_domain",
 @click.option("--ray-address", default=None, help="Ray cluster to join (executor ray); local Ray otherwise.")
 @click.option("--suite", default=None, help="[main job] Shift suite (fmnist-shift, digits-shift), a folder in "
               "DomainBed's layout ROOT/DOMAIN/CLASS/IMAGE, or PACS/VLCS/... with --data-root [fmnist-shift].")
-@click.option("--split", default=None, help="[main job] Split [style-lodo-stripes; a folder: lodo-<its last domain>].")
+@click.option("--split", default=None, help="[main job] Split [style-lodo-noise; a folder: lodo-<its last domain>].")
 @click.option("--data-root", default=None, help="[main job] Folder of the suite's source (Fashion-MNIST's idx files) "
               "or of a named DomainBed dataset.")
 @click.option("--data-seed", type=click.IntRange(min=0), default=None,

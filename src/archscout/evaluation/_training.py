@@ -40,7 +40,7 @@ class TrainingTask:
     """What the training evaluator trains on: a suite's split and the training config (TrainConfig fields)."""
 
     suite: str = "fmnist-shift"
-    split: str = "style-lodo-stripes"
+    split: str = "style-lodo-noise"
     data_root: str | None = None
     data_seed: int = 0
     per_domain: int | None = None

@@ -180,7 +180,7 @@ def load_data(config: MainJobConfig):
 
 
 def default_split(config: MainJobConfig) -> str:
-    """``style-lodo-stripes`` for the shift suites; for a folder, leave its last domain out."""
+    """``style-lodo-noise`` for the shift suites; for a folder, leave its last domain out."""
     from archscout.data import scan_folder
     from archscout.data._load import _folder
     from archscout.data._suites import SUITES
