@@ -23,8 +23,8 @@ data:
 	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; }; } || \
 	  { echo "could not install dataset-fashion-mnist; set ARCHSCOUT_FASHION_MNIST to a folder with its idx files"; exit 1; }
 
-# The main job with its defaults: NAS-OoD on fmnist-shift (style-lodo-stripes), NB201, a 20 ms budget on
-# raspi4, cpu profile; the derived arch trained and compared with baselines, report.html, model.onnx.
+# The main job with its defaults: prior-sh on fmnist-shift (style-lodo-noise), NB201, a 20 ms budget on
+# raspi4, cpu profile; the chosen arch trained and compared with baselines, report.html, model.onnx.
 # Resumable in runs/<name>: re-running `make demo` reads the finished stages back.
 demo: $(BIN)/.installed data
 	$(BIN)/archscout search

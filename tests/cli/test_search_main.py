@@ -25,7 +25,7 @@ def test_main_job_prints_its_summary_and_resumes(capsys, tmp_path):
     for key in ("arch", "device", "latency_ms", "id_acc", "ood_acc", "selection_rule", "seeds", "baselines"):
         assert key in summary
     assert summary["device"] == "raspi4" and summary["max_latency_ms"] == 20.0 and summary["meets_budget"]
-    assert summary["onnx"]["passed"] and summary["seeds"] == [0] and len(summary["baselines"]) == 3
+    assert summary["onnx"]["passed"] and summary["seeds"] == [0] and len(summary["baselines"]) == 5
     assert "[1/5] search" in err and "[5/5] report" in err  # one line per stage, on stderr
     for f in ("result.json", "report.html", "model.pt", "model.onnx"):
         assert (tmp_path / "m" / f).is_file()
@@ -47,7 +47,7 @@ def _one_domain(root):
 
 @pytest.mark.parametrize("args,message", [
     (("--device", "rpi4"), "unknown device 'rpi4'"),
-    (("--method", "bogus"), "unknown one-shot method 'bogus'"),
+    (("--method", "bogus"), "unknown search method 'bogus'"),
     (("--baseline-method", "bogus"), "unknown one-shot method 'bogus'"),
     (("--profile", "huge"), "unknown profile 'huge'"),
     (("--max-latency", "0.001"), "raspi4_latency <= 0.001"),

@@ -91,7 +91,7 @@ _TRAIN_TASK_OPTIONS = ("suite", "split", "data_root", "data_seed", "per_domain",
               "(archscout hw devices), a measured one included [raspi4].")
 @click.option("--max-latency", default=None, help="[main job] Latency budget in ms on --device, or 'none' [20].")
 @click.option("--method", default=None, help="[main job] The search: prior-sh or random-sh (archs trained on the "
-              "training domains, successive halving) or a one-shot method (nasood, darts, gdas, ...) [nasood].")
+              "training domains, successive halving) or a one-shot method (nasood, darts, gdas, ...) [prior-sh].")
 @click.option("--baseline-method", default=None, help="[main job] One-shot method of the no-budget baseline "
               "(darts or gdas) [darts].")
 @click.option("--profile", default=None, help="[main job] cpu (minutes on 2 cores), paper (published sizes) or "

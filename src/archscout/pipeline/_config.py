@@ -88,7 +88,7 @@ class MainJobConfig:
     per_domain: int | None = None
     image_size: int | None = None
     space: str = "nb201"
-    method: str = "nasood"
+    method: str = "prior-sh"
     baseline_method: str = "darts"
     device: str = DEFAULT_DEVICE
     max_latency: float | None = DEFAULT_MAX_LATENCY
