@@ -1,5 +1,8 @@
 """Helpers shared by test modules (``tests`` is on pytest's ``pythonpath``)."""
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 
 
@@ -12,3 +15,14 @@ def one_line(exc_type, fn, *words):
     for w in words:
         assert str(w) in msg, (w, msg)
     return msg
+
+
+def count_complete(db: Path) -> int:
+    """COMPLETE trials in an SQLite study file, read-only (0 before the schema exists)."""
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return conn.execute("SELECT count(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
+    except sqlite3.OperationalError:  # schema not created yet
+        return 0

@@ -21,6 +21,7 @@ from archscout.data import Domain, load_split
 from archscout.evaluation import TrainingEvaluator, TrainingTask
 from archscout.experiment import ExperimentConfig, run_experiment
 from archscout.hardware import get_cost_model
+from helpers import count_complete
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 TINY = {"epochs": 2, "batch_size": 32, "net": {"C": 4, "N": 1}}
@@ -114,24 +115,12 @@ def _launch(run_dir: Path, trials: int) -> list[str]:
             str(trials), "--workers", "2", "--name", "k", "--run-dir", str(run_dir), "--json"]
 
 
-def _complete(db: Path) -> int:
-    import sqlite3
-
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return conn.execute("SELECT count(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
-
-
 def test_kill_9_resumes_with_the_exact_budget_and_no_training_redone(tmp_path):
     trials = 8
     db = tmp_path / "k" / "study.db"
     proc = subprocess.Popen(_launch(tmp_path, trials), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 300
-    while _complete(db) < 3:
+    while count_complete(db) < 3:
         assert proc.poll() is None and time.time() < deadline, proc.communicate()
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from archscout.strategies import arch_distributions, arch_from_params
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))  # evaluator_helpers must be importable by worker processes too
 import evaluator_helpers  # noqa: E402
+from helpers import count_complete  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -58,16 +58,6 @@ def archs_evaluated(study: optuna.Study) -> list:
     space = space or get_space("nb201")
     return [arch_from_params(space, t.params) for t in study.trials
             if t.state == TrialState.COMPLETE and not t.user_attrs["archscout"].get("repeat")]
-
-
-def count_complete(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return conn.execute("SELECT count(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
-    except sqlite3.OperationalError:  # schema not created yet
-        return 0
 
 
 def test_kill_9_then_the_same_command_resumes(tmp_path):

@@ -443,8 +443,6 @@ def _search(method, space: str, data, cfg, cost, sdir: Path, progress: bool, say
 def _search_multi(cfg, task: dict[str, Any], cost, sdir: Path, progress: bool, say: Log, line: str) -> dict[str, Any]:
     """Run (or read back) a multi-trial search on the training evaluator: the archs within the budget
     (the same rule as the one-shot searches' hard constraint), trained on the training domains only."""
-    from archscout.spaces import get_space
-
     path = sdir / SEARCH_RECORD  # the study's own result.json sits beside it
     if path.exists():
         out = json.loads(path.read_text())
