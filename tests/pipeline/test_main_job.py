@@ -232,7 +232,17 @@ def test_multi_trial_search_method_trains_archs_within_the_budget(tmp_path):
     assert search["diagnostics"]["decided_by"] == "search" and search["diagnostics"]["trials"] == 3
     assert all(t["latency_ms"] <= 20.0 for t in search["trials"]) and job["meets_budget"]
     assert search["trials"][0]["arch_index"] == 2058  # the prior's first: best CIFAR-10 cell within the budget
-    best = max(search["trials"], key=lambda t: t["signal"])
-    assert job["arch"] == best["arch"]  # chosen by the signal on the training domains
+    best, first = max(search["trials"], key=lambda t: t["signal"]), search["trials"][0]
+    lead = best["signal"] - first["signal"]  # chosen by the signal on the training domains, beyond its noise
+    assert search["margin_points"] > 0 and first["val_images"] > 0
+    assert job["arch"] == (best["arch"] if lead > search["margin_points"] else first["arch"])
     again = run_main_job(config)
     assert again.ran == [] and again["arch"] == job["arch"]
+
+
+def test_the_prior_s_first_is_kept_unless_beaten_beyond_the_noise():
+    from archscout.pipeline._multitrial import _difference_se
+
+    se = _difference_se(80.0, 81.0, 1600)
+    assert se == pytest.approx(100 * ((0.8 * 0.2 + 0.81 * 0.19) / 1600) ** 0.5)
+    assert 1.3 < se < 1.5  # a one-point lead on 1,600 validation images is within the noise

@@ -182,8 +182,9 @@ class TrainingEvaluator(Evaluator):
                   "val_worst": min(rec["val"].values()), **costs}
         if self.signal == "lodo_acc":
             values["lodo_acc"] = value
+        val_images = sum(round(len(self.data.domains[d]) * self.config.holdout_fraction) for d in self.data.split.train)
         reported = {"trained": 1.0, "epochs_trained": float(result.epochs_trained), "params": float(result.params),
-                    "selected_epoch": float(result.selected_epoch)}
+                    "selected_epoch": float(result.selected_epoch), "val_images": float(val_images)}
         if self.report_heldout:  # after training, with the selected model: never part of ``values``
             test = [accuracy(result.model, self.data.domains[d], self.config.eval_batch_size)
                     for d in self.data.split.test]

@@ -3,7 +3,8 @@ through the experiment layer (an Optuna study in ``RUN/search/``: resumable, par
 
 ``prior-sh``: the archs within the budget ranked by a prior (NB201's CIFAR-10 validation accuracy), the
 first ``trials`` of them trained with asynchronous successive halving (rungs ``min_epochs * eta**k``
-epochs), the one with the best signal at full training chosen. ``random-sh``: the same with a random
+epochs); at full training the prior's first is kept unless another arch's signal beats it by more than
+the noise of the validation estimate (``margin_se``). ``random-sh``: the same with a random
 order of the archs within the budget (the prior's ablation).
 """
 
@@ -29,6 +30,10 @@ class TrainSearchConfig:
         trials: archs trained (each at least ``min_epochs`` epochs).
         min_epochs, eta: successive-halving rungs (None: every arch trains every epoch).
         signal: the training evaluator's signal (``val_acc``: training-domain validation).
+        margin_se: the arch with the best signal replaces the earliest proposed one (the prior's first)
+            only when it is ahead by more than this many standard errors of the difference (binomial,
+            on the validation images): on the reference table the signal does not rank the prior's
+            top cells (README), so a lead within the noise is not taken.
         seed: the training seed of every trial and the random order's seed.
         workers: trainings at once (process pool; 1: in the driver).
     """
@@ -38,6 +43,7 @@ class TrainSearchConfig:
     min_epochs: int | None = 1
     eta: int = 3
     signal: str = "val_acc"
+    margin_se: float = 1.0
     seed: int = 0
     workers: int = 2
 
@@ -106,12 +112,29 @@ def run_train_search(cfg: TrainSearchConfig, task: dict[str, Any], allowed: np.n
         rep = a.get("reported", {})
         trials.append({"trial": t.number, "arch": a["arch"], "arch_index": sp.index(sp.parse(a["arch"])),
                        "signal": 100.0 - a["metrics"]["valid_error"],
-                       "epochs": int(rep.get("epochs_trained", 0)), "seconds": a.get("cost_s", 0.0)})
+                       "epochs": int(rep.get("epochs_trained", 0)), "seconds": a.get("cost_s", 0.0),
+                       "val_images": rep.get("val_images", 0.0)})
     if not trials:
         raise ArchscoutError("the multi-trial search finished no trial; see RUN/search/result.json")
     full = max(t["epochs"] for t in trials)
-    best = max((t for t in trials if t["epochs"] == full), key=lambda t: (t["signal"], -t["trial"]))
-    return {"arch": best["arch"], "arch_index": best["arch_index"], "trials": trials,
+    finalists = [t for t in trials if t["epochs"] == full]
+    first = min(finalists, key=lambda t: t["trial"])  # the earliest proposed: the prior's favourite
+    best = max(finalists, key=lambda t: (t["signal"], -t["trial"]))
+    margin = cfg.margin_se * _difference_se(first["signal"], best["signal"], first["val_images"])
+    chosen = best if best["signal"] - first["signal"] > margin else first
+    how = (f"best {cfg.signal} among the {len(finalists)} archs trained {full} epochs"
+           if chosen is best else f"the prior's first of the {len(finalists)} archs trained {full} epochs: the best "
+           f"{cfg.signal} ({best['signal']:.2f} %) beat its {first['signal']:.2f} % by no more than "
+           f"{cfg.margin_se:g} standard error ({margin:.2f} points)")
+    return {"arch": chosen["arch"], "arch_index": chosen["arch_index"], "trials": trials,
             "epochs_total": sum(t["epochs"] for t in trials), "seconds": sum(t["seconds"] for t in trials),
-            "wall_seconds": time.perf_counter() - start, "signal": cfg.signal, "chosen_by":
-            f"best {cfg.signal} among the {sum(t['epochs'] == full for t in trials)} archs trained {full} epochs"}
+            "wall_seconds": time.perf_counter() - start, "signal": cfg.signal, "chosen_by": how,
+            "margin_points": margin}
+
+
+def _difference_se(p1: float, p2: float, n: float) -> float:
+    """Standard error (points) of the difference of two accuracies (%) measured on ``n`` images each."""
+    if not n:
+        return 0.0
+    a, b = p1 / 100.0, p2 / 100.0
+    return 100.0 * ((a * (1 - a) + b * (1 - b)) / n) ** 0.5

@@ -655,6 +655,7 @@ def _assemble(config: MainJobConfig, data, cost, found, bfound, derived, baselin
                                  "cost, hard constraint at derivation)" if budget is not None else "none",
                     "history": found.get("history", []),
                     "diagnostics": diagnostics(found, cost),
+                    **{k: found[k] for k in ("chosen_by", "margin_points") if k in found},
                     "trials": [{**t, "latency_ms": budget_latency(metric, t["arch_index"])[0]}
                                for t in found.get("trials", [])],
                     "baseline": {"method": config.baseline_method, "arch": bfound["arch"],
