@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -230,8 +231,9 @@ def plot_search(result: dict[str, Any]) -> Figure:
         ax.scatter([], [], color="#d62728", marker="*", s=120, label="chosen")
         ax.set_xlabel(f"latency on {device}, ms (table)")
         ax.set_ylabel(f"search signal: {search.get('config', {}).get('signal', 'val_acc')} %")
-        ax.set_title(f"Search trajectory: {len(trials)} archs trained, {diag.get('epochs')} epochs in all\n"
-                     f"{diag.get('chosen_by', '')}; training domains only ({split_label(result)})", fontsize=9)
+        how = textwrap.fill(f"chosen: {diag.get('chosen_by', '')}", 110)
+        ax.set_title(f"Search trajectory: {len(trials)} archs trained, {diag.get('epochs')} epochs in all, on the "
+                     f"training domains only\n{how}\n{split_label(result)}", fontsize=8.5)
         ax.legend(fontsize=8)
     else:
         hist = [h for h in search.get("history") or [] if h.get("entropy") is not None]
