@@ -176,17 +176,13 @@ def test_a_disconnected_cell_is_replaced_by_the_most_probable_connected_one():
     assert connected_derivation(np.ones(3)) is None
 
 
-def test_the_default_method_nasood_runs_on_smoke_sizes(tmp_path):
-    from archscout.pipeline._run import get_method
-
-    try:
-        get_method("nasood")
-    except ArchscoutError:
-        pytest.skip("NAS-OoD is not registered yet")
-    job = run_main_job(MainJobConfig(suite="digits-shift", profile="smoke", run_dir=str(tmp_path)))
+def test_nasood_runs_on_smoke_sizes_and_the_default_is_prior_sh(tmp_path):
+    job = run_main_job(MainJobConfig(suite="digits-shift", profile="smoke", method="nasood", run_dir=str(tmp_path),
+                                     random_baselines=0))
     assert job["method"] == "nasood" and job["meets_budget"] and job["onnx"]["passed"]
     assert job.run_dir.name == "nasood-digits-shift-style-lodo-noise-raspi4-20ms-smoke"
     assert job["search"]["derivation"].startswith(("the method's own", "re-derived"))
+    assert MainJobConfig().method == "prior-sh"  # the default (README: the reference table)
 
 
 def test_a_measured_device_reports_its_prediction_where_a_cell_is_not_measured(tmp_path):

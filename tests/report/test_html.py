@@ -45,7 +45,7 @@ def test_report_is_self_contained_with_the_figures_and_the_split(result, tmp_pat
     path = write_report(result, tmp_path / "report.html", tmp_path / "figures")
     text = path.read_text()
     images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", text)
-    assert len(images) == 4 and all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
+    assert len(images) == 5 and all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
     assert not re.search(r"(src|href)=['\"](?!data:)", text)  # nothing external
     assert "<script" not in text
     assert text.count("style-lodo-stripes") >= 4 and "training-domain validation" in text

@@ -87,7 +87,8 @@ def test_contract(name):
         assert archs == proposed  # every trial runs the strategy's arch, not a fallback's
     again = archs_of(run(create_strategy(name, NB201, seed=0), 100))
     assert again == archs  # same seed, same sequence
-    assert archs_of(run(create_strategy(name, NB201, seed=1), 100)) != archs
+    if not getattr(sampler, "deterministic", False):  # 'prior': one order, whatever the seed
+        assert archs_of(run(create_strategy(name, NB201, seed=1), 100)) != archs
     if not is_random(name):
         assert archs_of(run(optuna.samplers.RandomSampler(seed=0), 100)) != archs
 

@@ -35,14 +35,16 @@ def prior_scores(space: SearchSpace, prior: str) -> np.ndarray:
     raise UnknownNameError("prior", prior, PRIORS)
 
 
-def prior_order(space: SearchSpace, scores: np.ndarray, allowed: np.ndarray | None = None) -> list[int]:
+def prior_order(space: SearchSpace, scores: np.ndarray, allowed: np.ndarray | None = None,
+                seed: int | None = None) -> list[int]:
     """Indices of ``allowed`` archs, best score first, one per isomorphism class (its best member),
-    disconnected cells left out; ties broken by index."""
+    disconnected cells left out; ties broken by index, or at random with a ``seed``."""
     ok = np.isfinite(scores) & ~space.disconnected_mask()
     if allowed is not None:
         ok &= np.asarray(allowed, dtype=bool)
+    tie = np.arange(len(scores)) if seed is None else np.random.default_rng([seed, 3]).permutation(len(scores))
     out, seen = [], set()
-    for i in sorted(np.flatnonzero(ok).tolist(), key=lambda i: (-scores[i], i)):
+    for i in sorted(np.flatnonzero(ok).tolist(), key=lambda i: (-scores[i], tie[i])):
         key = space.canonical(space.from_index(i))
         if key not in seen:
             seen.add(key)
@@ -59,6 +61,8 @@ class PriorSampler(ArchSampler):
         allowed: archs the search may propose (a boolean mask or a list of indices); None: all.
     """
 
+    deterministic = True  # the same order for every seed (the seed only breaks ties of the prior)
+
     def __init__(self, space: SearchSpace, seed: int | None = None, prior: str = "nb201-cifar10",
                  scores: Sequence[float] | None = None, allowed: Sequence[int] | Sequence[bool] | None = None):
         super().__init__(space, seed)
@@ -69,7 +73,7 @@ class PriorSampler(ArchSampler):
         if allowed is not None:
             allowed = np.asarray(allowed)
             mask = allowed if allowed.dtype == bool else np.isin(np.arange(space.size), allowed)
-        self.order = prior_order(space, values, mask)
+        self.order = prior_order(space, values, mask, seed)  # the seed breaks ties
         if not self.order:
             raise ArchscoutError("strategy 'prior': no allowed, connected architecture to propose")
 
