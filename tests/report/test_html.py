@@ -53,7 +53,7 @@ def test_report_is_self_contained_with_the_figures_and_the_split(result, tmp_pat
                  "65.00 ± 1.00"):
         assert name in text
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["accuracy.png", "cells.png", "curves.png",
-                                                                         "latency.png"]
+                                                                         "latency.png", "search.png"]
 
 
 def _texts(fig):
@@ -79,3 +79,15 @@ def test_latency_figure_names_its_table_and_marks_the_budget(result):
 
 def test_cell_labels_follow_nb201_edge_order():
     assert parse_nb201(ARCH) == ["nor_conv_3x3", "none", "nor_conv_3x3", "skip_connect", "none", "skip_connect"]
+
+
+def test_report_says_when_a_search_did_not_learn(result):
+    from archscout.report import render_html
+
+    flat = {**result, "search": {**result.get("search", {}), "diagnostics": {
+        "entropy_final": 1.598, "entropy_uniform": 1.609, "learned": False, "decided_by": "penalty"}}}
+    text = render_html(flat, {})
+    assert "The search did not learn" in text and "latency penalty" in text and "1.598" in text
+    learned = {**flat, "search": {**flat["search"], "diagnostics": {**flat["search"]["diagnostics"],
+                                                                   "entropy_final": 0.9, "learned": True}}}
+    assert "did not learn" not in render_html(learned, {})
