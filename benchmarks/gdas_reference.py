@@ -42,7 +42,7 @@ from archscout.oneshot._gdas import GDAS, gumbel_straight_through
 from archscout.spaces import get_space
 from archscout.spaces._nb201 import NB201_OPS
 from archscout.train._augment import augment
-from archscout.train._loop import epoch_generator
+from archscout._rundir import epoch_generator
 
 
 def reference_class():

@@ -7,12 +7,14 @@ table's cells within the budget). The same for NAS-OoD's cells and for the basel
 cell within the budget (a transfer prior), the mean of random cells within the budget, the ResNet-like
 cell, the best CIFAR-10 cell and DARTS without a budget (the last three over the budget). A cell missing
 from the table is trained into it first, with the table's own command and config (so the table always
-holds every cell a method or baseline returns).
+holds every cell a method or baseline returns). The chosen cells are stored in
+``benchmarks/reference/main_job_quality.json``; the figures are computed from the table as it stands, so
+they follow the table as it grows.
 
 Usage::
 
     python benchmarks/main_job_quality.py                   # default method, 3 search seeds (resumes)
-    python benchmarks/main_job_quality.py --summary --json  # the stored figures, no training
+    python benchmarks/main_job_quality.py --summary --json  # figures from the stored searches and table, no training
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def _search(method: str, split: str, seed: int, run_dir: str, profile: str, suit
 def _baselines(seed: int, n_random: int) -> dict[str, list[int]]:
     from archscout.oneshot import OpCost
     from archscout.pipeline import DEFAULT_DEVICE, DEFAULT_MAX_LATENCY, RESNET_CELL, best_cifar10_cell
-    from archscout.pipeline._run import random_feasible_cells
+    from archscout.pipeline import random_feasible_cells
 
     cost = OpCost.fit("nb201", DEFAULT_DEVICE).with_target(DEFAULT_MAX_LATENCY)
     return {"best_cifar10_within_budget": [best_cifar10_cell(cost)],
@@ -76,22 +78,32 @@ def place(rows: list[dict[str, Any]], cells: list[int]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from archscout.pipeline import DEFAULT_MAX_LATENCY
-    from archscout.pipeline._run import budget_latency
-
-    table = ref.table_name(args.suite, args.split)
+    """Search with each method and seed (resumable run folders), train the cells the table lacks; returns
+    what was chosen (placed in the table by ``figures``)."""
     chosen = {m: [_search(m, args.split, s, args.run_dir, args.profile, args.suite) for s in range(args.search_seeds)]
               for m in dict.fromkeys([args.method, "nasood", args.baseline_method])}
     base = _baselines(0, args.random_cells)
     base["darts_no_budget"] = [chosen[args.baseline_method][0]["arch_index"]]
     cells = [c["arch_index"] for cs in chosen.values() for c in cs] + [c for v in base.values() for c in v]
-    rows = _ensure(table, cells, args.workers)
+    _ensure(ref.table_name(args.suite, args.split), cells, args.workers)
+    return {"split": args.split, "suite": args.suite, "method": args.method,
+            "baseline_method": args.baseline_method, "chosen": chosen, "baseline_cells": base}
+
+
+def figures(stored: dict[str, Any]) -> dict[str, Any]:
+    """The chosen cells and baselines placed in the reference table as it stands now (percentiles among its
+    cells within the budget, by mean held-out accuracy over its seeds), and the targets."""
+    from archscout.pipeline import DEFAULT_MAX_LATENCY, budget_latency
+
+    table = ref.table_name(stored["suite"], stored["split"])
+    rows = ref.read_rows(ref.REFERENCE / f"{table}.csv")
 
     def lat(i: int) -> float:
         return budget_latency("raspi4_latency", i)[0]
 
-    out = {"split": args.split, "suite": args.suite, "method": args.method, "table": table, "seeds": []}
-    for s, c in enumerate(chosen[args.method]):
+    out = {k: stored[k] for k in ("split", "suite", "method")}
+    out.update(table=table, table_cells=len(ref.cell_means(rows)), seeds=[])
+    for s, c in enumerate(stored["chosen"][stored["method"]]):
         out["seeds"].append({"search_seed": s, "arch": c["arch"], "arch_index": c["arch_index"],
                              "latency_ms": lat(c["arch_index"]), "meets_budget": lat(c["arch_index"]) <= DEFAULT_MAX_LATENCY,
                              **place(rows, [c["arch_index"]]), "diagnostics": c["diagnostics"]})
@@ -99,11 +111,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out["mean_heldout_acc"] = round(statistics.fmean(s["heldout_acc"] for s in out["seeds"]), 3)
     out["baselines"] = {name: {**place(rows, v), "cells": v, "meets_budget": all(lat(i) <= DEFAULT_MAX_LATENCY
                                                                                 for i in v)}
-                        for name, v in base.items()}
-    nas = [place(rows, [c["arch_index"]]) for c in chosen["nasood"]]
+                        for name, v in stored["baseline_cells"].items()}
+    nasood = stored["chosen"]["nasood"]
+    nas = [place(rows, [c["arch_index"]]) for c in nasood]
     out["nasood"] = {"mean_percentile": round(statistics.fmean(p["percentile"] for p in nas), 1),
-                     "cells": [c["arch_index"] for c in chosen["nasood"]], "per_seed": nas,
-                     "decided_by": [c["diagnostics"].get("decided_by") for c in chosen["nasood"]]}
+                     "cells": [c["arch_index"] for c in nasood], "per_seed": nas,
+                     "learned": [c["diagnostics"].get("learned") for c in nasood],
+                     "decided_by": [c["diagnostics"].get("decided_by") for c in nasood]}
     b = out["baselines"]
     out["targets"] = {"every_seed_meets_budget": all(s["meets_budget"] for s in out["seeds"]),
                       "mean_percentile_ge_80": out["mean_percentile"] >= 80,
@@ -125,7 +139,7 @@ def main() -> None:
     p.add_argument("--profile", default="cpu")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--run-dir", default="runs/bench-quality")
-    p.add_argument("--summary", action="store_true", help="print the stored figures; no training")
+    p.add_argument("--summary", action="store_true", help="print the figures from the stored searches and the table; no training")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     stored = json.loads(OUT.read_text()) if OUT.exists() else {}
@@ -134,12 +148,13 @@ def main() -> None:
         stored[key] = run(args)
         OUT.write_text(json.dumps(stored, indent=1) + "\n")
     if key not in stored:
-        raise SystemExit(f"error: no stored figures for {key}; run without --summary first")
-    res = stored[key]
+        raise SystemExit(f"error: no stored searches for {key}; run without --summary first")
+    res = figures(stored[key])
     if args.json:
         print(json.dumps(res, indent=1))
         return
-    print(f"{res['suite']} / {res['split']}: {res['method']} over {len(res['seeds'])} search seeds")
+    print(f"{res['suite']} / {res['split']}: {res['method']} over {len(res['seeds'])} search seeds, placed among "
+          f"the {res['table_cells']} cells within the budget of {res['table']}")
     for s in res["seeds"]:
         print(f"  seed {s['search_seed']}: cell {s['arch_index']} ({s['latency_ms']:.2f} ms) held-out {s['heldout_acc']:.2f} "
               f"% -> percentile {s['percentile']:.0f}")

@@ -108,7 +108,7 @@ def default_include(device: str, max_latency: float) -> tuple[int, ...]:
 def resolved_config(suite: str, split: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """The training config and data settings every row is trained with (the main job's, resolved)."""
     from archscout.pipeline import MainJobConfig
-    from archscout.pipeline._run import data_size, train_config
+    from archscout.pipeline import data_size, train_config
 
     job = MainJobConfig(suite=suite, split=split, train_overrides=overrides)
     size, per_domain = data_size(job)
@@ -124,7 +124,7 @@ def _run(task: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from archscout.pipeline import MainJobConfig
-    from archscout.pipeline._run import load_data, train_config
+    from archscout.pipeline import load_data, train_config
     from archscout.train import train
 
     torch.set_num_threads(1)

@@ -12,7 +12,7 @@ import torch
 
 from archscout.exceptions import ArchscoutError
 from archscout.pipeline import RESNET_CELL, MainJobConfig, best_cifar10_cell, run_main_job
-from archscout.pipeline._run import latency_metrics
+from archscout.pipeline import latency_metrics
 from helpers import one_line
 
 torch.set_num_threads(1)
@@ -160,7 +160,7 @@ def test_a_domainbed_folder_runs_leaving_its_last_domain_out(tmp_path):
 
 def test_a_disconnected_cell_is_replaced_by_the_most_probable_connected_one():
     from archscout.oneshot import OpCost
-    from archscout.pipeline._run import connected_derivation
+    from archscout.pipeline._cells import connected_derivation
     from archscout.spaces import get_space
 
     sp = get_space("nb201")
@@ -187,7 +187,7 @@ def test_nasood_runs_on_smoke_sizes_and_the_default_is_prior_sh(tmp_path):
 
 def test_a_measured_device_reports_its_prediction_where_a_cell_is_not_measured(tmp_path):
     from archscout.hardware import measure_archs
-    from archscout.pipeline._run import budget_latency
+    from archscout.pipeline import budget_latency
 
     measure_archs("nb201", list(range(12)), input_shape=(3, 8, 8), backend="torch", root=tmp_path, name="pipecpu",
                   net_cfg=dict(C=4, N=1, num_classes=10), warmup_s=0.01, repeats=3, runs=2)
@@ -210,7 +210,7 @@ def test_a_one_shot_search_with_frozen_architecture_weights_did_not_learn(tmp_pa
 
 
 def test_diagnostics_tell_a_learned_distribution_from_a_uniform_one():
-    from archscout.pipeline._run import diagnostics
+    from archscout.pipeline import diagnostics
 
     uniform = np.full((6, 5), 0.2).tolist()
     peaked = {"distribution": uniform, "history": [{"entropy": 1.0}], "derivation": "the method's own"}

@@ -263,7 +263,7 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
     """
     from archscout.oneshot._base import OneShotConfig, prepare
     from archscout.train._augment import augment
-    from archscout.train._loop import atomic_save, check_identity, epoch_generator
+    from archscout._rundir import atomic_save, check_identity, epoch_generator
 
     c = config or EvolveConfig()
     start = time.perf_counter()

@@ -348,7 +348,7 @@ def oneshot_search(space: SkeletonSpace, data, config: SmallOneShotConfig | None
     """DARTS (first order) or GDAS over a skeleton space; returns arch, probabilities, history, seconds."""
     from archscout.oneshot._gdas import gumbel_straight_through
     from archscout.train._augment import augment
-    from archscout.train._loop import epoch_generator, seed_everything
+    from archscout._rundir import epoch_generator, seed_everything
 
     c = config or SmallOneShotConfig()
     start = time.perf_counter()

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
-import platform
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -19,34 +16,12 @@ from archscout.experiment._config import ExperimentConfig
 from archscout.experiment._storage import redact
 from archscout.experiment._store import TrialStore
 from archscout.spaces import SearchSpace
-from archscout._io import atomic_write
+from archscout._rundir import jsonable, versions, write_json
 
 SPLITS = {
     "objectives": "what the search optimized: validation accuracy/error (never the test split) and costs",
     "reported": "shown for the chosen archs, never seen by the search (NB201: test accuracy)",
 }
-
-
-def _num(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _num(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_num(x) for x in v]
-    if isinstance(v, (float, np.floating)):
-        return None if not math.isfinite(float(v)) else float(v)
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
-
-
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for dist in ("archscout", "optuna", "numpy", "torch", "sqlalchemy"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
 
 
 def _costs(space: SearchSpace, dataset: str, arch) -> dict[str, Any]:
@@ -55,7 +30,7 @@ def _costs(space: SearchSpace, dataset: str, arch) -> dict[str, Any]:
         from archscout.hardware import get_cost_model
 
         model = get_cost_model(space.name, dataset)
-        return _num(model.query(arch))
+        return jsonable(model.query(arch))
     except ArchscoutError:
         return {}
 
@@ -89,11 +64,11 @@ def summarize(store: TrialStore, config: ExperimentConfig) -> dict[str, Any]:
         out = {"trial": led.trials[tid].number, "arch": space.to_str(obs.arch)}
         if space.name == "nb201":
             out["index"] = space.index(obs.arch)
-        out["objectives"] = _num({o.metric: v for o, v in zip(objectives, obs.values)})
+        out["objectives"] = jsonable({o.metric: v for o, v in zip(objectives, obs.values)})
         if constraints:
-            out["constraints"] = _num({str(c): v for c, v in zip(constraints, cons)})
-        out["reported"] = _num(attrs.get("reported", {}))
-        out["cost_s"] = _num(attrs.get("cost_s"))
+            out["constraints"] = jsonable({str(c): v for c, v in zip(constraints, cons)})
+        out["reported"] = jsonable(attrs.get("reported", {}))
+        out["cost_s"] = jsonable(attrs.get("cost_s"))
         out["costs"] = _costs(space, config.dataset, obs.arch)
         return out
 
@@ -159,7 +134,3 @@ def _locked(path: Path):
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def write_json(path: Path, obj: Any) -> None:
-    atomic_write(path, json.dumps(obj, indent=1, default=str) + "\n")

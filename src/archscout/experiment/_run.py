@@ -24,7 +24,8 @@ from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.experiment._config import Constraint, ExperimentConfig, Objective
 from archscout.experiment._evaluators import EvaluatorSpec, GivenEvaluator, check_feasible
 from archscout.experiment._executors import Executor, create_executor
-from archscout.experiment._result import write_json, write_result
+from archscout._rundir import write_json
+from archscout.experiment._result import write_result
 from archscout.experiment._storage import make_storage, open_study
 from archscout.experiment._store import Finish, OptunaTrialStore, Reservation, SQLTrialStore, TrialStore
 from archscout.experiment._worker import Heartbeat, new_worker_id, retire

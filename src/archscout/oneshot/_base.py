@@ -48,8 +48,8 @@ from archscout.oneshot._cost import OpCost
 from archscout.spaces import Arch, get_space
 from archscout.train._augment import augment, channel_stats
 from archscout._threads import torch_threads as _threads
-from archscout.train._loop import (_rng_state, _set_rng_state, atomic_save, check_identity, epoch_generator,
-                                   seed_everything)
+from archscout._rundir import (atomic_save, check_identity, epoch_generator, jsonable, rng_state, seed_everything,
+                              set_rng_state)
 
 CHECKPOINT = "checkpoint.pt"
 RESULT = "result.json"
@@ -161,20 +161,7 @@ class OneShotResult:
         """JSON-ready (arch as its string, distribution as nested lists, NaN as None)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["arch"] = self.arch_str
-        return _jsonable(out)
-
-
-def _jsonable(v: Any) -> Any:
-    """Plain JSON types, recursively; non-finite floats become None."""
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, (np.ndarray, np.generic, torch.Tensor)):
-        return _jsonable(v.tolist())
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    return v
+        return jsonable(out)
 
 
 # -- search state -------------------------------------------------------------------------------------
@@ -415,7 +402,7 @@ class OneShotMethod(abc.ABC):
                 state.arch_optimizer.load_state_dict(ckpt["arch_optimizer"])
             state.extra = ckpt["extra"]
             history = ckpt["history"]
-            _set_rng_state(ckpt["rng"])
+            set_rng_state(ckpt["rng"])
         return state, history
 
     def _save(self, state: SearchState, history: list[dict[str, Any]], path: Path) -> None:
@@ -423,7 +410,7 @@ class OneShotMethod(abc.ABC):
                      "weight_optimizer": state.weight_optimizer.state_dict(),
                      "alpha": None if state.alpha is None else state.alpha.detach().clone(),
                      "arch_optimizer": None if state.arch_optimizer is None else state.arch_optimizer.state_dict(),
-                     "extra": state.extra, "history": history, "rng": _rng_state()}, path)
+                     "extra": state.extra, "history": history, "rng": rng_state()}, path)
 
     def _epoch(self, state: SearchState, epoch: int, halves: Halves, tick: Callable[[], None]) -> dict[str, Any]:
         c = state.config

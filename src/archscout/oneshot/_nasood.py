@@ -81,7 +81,7 @@ from archscout.oneshot._ot import grad_reverse, sinkhorn_distance
 from archscout.oneshot._sparse import SparseCoding, darts_groups, nb201_groups
 from archscout.spaces import Arch, get_space
 from archscout.train._augment import augment
-from archscout.train._loop import epoch_generator
+from archscout._rundir import epoch_generator
 
 RELAXATIONS = ("auto", "softmax", "sparse")
 MODES = ("clean", "code")

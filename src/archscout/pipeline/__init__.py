@@ -1,4 +1,4 @@
-"""The main job (``archscout search``): a one-shot search under a latency budget on a named device, the
+"""The main job (``archscout search``): a search under a latency budget on a named device, the
 derived arch trained from scratch and evaluated out of distribution, baselines under the same training
 config, a verified ONNX export and a self-contained HTML report, in one resumable run directory.
 
@@ -10,7 +10,11 @@ Example:
 
 from archscout.pipeline._config import (DEFAULT_DEVICE, DEFAULT_MAX_LATENCY, DEFAULT_SPLIT, DEFAULT_SUITE,
                                         MAIN_PROFILES, RESNET_CELL, MainJobConfig)
-from archscout.pipeline._run import STAGES, MainJobResult, best_cifar10_cell, run_main_job, training_task
+from archscout.pipeline._cells import best_cifar10_cell, budget_latency, latency_metrics, random_feasible_cells
+from archscout.pipeline._run import STAGES, MainJobResult, run_main_job
+from archscout.pipeline._search_stage import diagnostics
+from archscout.pipeline._settings import data_size, load_data, train_config, training_task
 
 __all__ = ["DEFAULT_DEVICE", "DEFAULT_MAX_LATENCY", "DEFAULT_SPLIT", "DEFAULT_SUITE", "MAIN_PROFILES", "RESNET_CELL",
-           "STAGES", "MainJobConfig", "MainJobResult", "best_cifar10_cell", "run_main_job", "training_task"]
+           "STAGES", "MainJobConfig", "MainJobResult", "best_cifar10_cell", "budget_latency", "data_size", "diagnostics",
+           "latency_metrics", "load_data", "random_feasible_cells", "run_main_job", "train_config", "training_task"]

@@ -8,28 +8,23 @@ with the same weights as one that was never interrupted.
 
 from __future__ import annotations
 
-import io
 import math
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from archscout.data import Domain
-from archscout.exceptions import ArchscoutError
 from archscout.train._augment import augment
-from archscout.train._config import TrainConfig, config_diff
-from archscout._io import atomic_write, atomic_write_json, read_json
+from archscout.train._config import TrainConfig
+from archscout._rundir import atomic_save, check_identity, epoch_generator, rng_state, set_rng_state
 
 CHECKPOINT = "checkpoint.pt"
-IDENTITY = "config.json"
 
 
 @dataclass
@@ -41,38 +36,6 @@ class RunData:
     evals: dict[str, dict[str, Domain]]
 
 
-def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """The generator of one epoch's batch order and augmentation, derived from (seed, epoch)."""
-    state = np.random.SeedSequence([seed, epoch]).generate_state(2, dtype=np.uint64)[0]
-    return torch.Generator().manual_seed(int(state) & ((1 << 63) - 1))
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def _rng_state() -> dict[str, Any]:
-    kind, key, pos, has_gauss, gauss = np.random.get_state()
-    return {"python": random.getstate(), "numpy": [kind, key.tolist(), pos, has_gauss, gauss],
-            "torch": torch.get_rng_state()}
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    kind, key, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, np.asarray(key, dtype=np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(state["torch"])
-
-
-def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` through ``atomic_write``: a kill leaves the old file or the new one."""
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write(path, buf.getvalue())
-
-
 @torch.inference_mode()
 def accuracy(model: nn.Module, domain: Domain, batch_size: int) -> float:
     """Top-1 accuracy in percent."""
@@ -81,18 +44,6 @@ def accuracy(model: nn.Module, domain: Domain, batch_size: int) -> float:
     for i in range(0, len(domain), batch_size):
         correct += int((model(domain.x[i:i + batch_size]).argmax(1) == domain.y[i:i + batch_size]).sum())
     return 100.0 * correct / len(domain)
-
-
-def check_identity(run_dir: Path, identity: dict[str, Any]) -> None:
-    """Write the run's identity on first use; refuse a run directory made with another config."""
-    path = run_dir / IDENTITY
-    if path.exists():
-        diff = config_diff(read_json(path, "run identity"), identity)
-        if diff:
-            raise ArchscoutError(f"run directory {run_dir} was created with another config (differs in "
-                                 f"{', '.join(diff)}); use another --name or --run-dir, or delete it")
-        return
-    atomic_write_json(path, identity, sort_keys=True)
 
 
 def steps_per_epoch(data: RunData, config: TrainConfig) -> int:
@@ -140,7 +91,7 @@ def fit(model: nn.Module, data: RunData, config: TrainConfig, *, run_dir: Path |
             opt.load_state_dict(ckpt["optimizer"])
             sched.load_state_dict(ckpt["scheduler"])
             history = ckpt["history"]
-            _set_rng_state(ckpt["rng"])
+            set_rng_state(ckpt["rng"])
             weights = {r["epoch"]: run_dir / "weights" / f"epoch-{r['epoch']:03d}.pt" for r in history}
     if until is not None and len(history) > until:  # a run that went further: its first ``until`` epochs
         history, weights = history[:until], {e: w for e, w in weights.items() if e <= until}
@@ -179,7 +130,7 @@ def fit(model: nn.Module, data: RunData, config: TrainConfig, *, run_dir: Path |
             weights[epoch] = run_dir / "weights" / f"epoch-{epoch:03d}.pt"
             atomic_save(state, weights[epoch])
             atomic_save({"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                         "scheduler": sched.state_dict(), "history": history, "rng": _rng_state()},
+                         "scheduler": sched.state_dict(), "history": history, "rng": rng_state()},
                         run_dir / CHECKPOINT)
         if on_epoch is not None:
             on_epoch(record)

@@ -31,7 +31,7 @@ def count_params(model: nn.Module) -> int:
 
 def save_model(path: Path, model: Classifier, info: dict[str, Any]) -> None:
     """Write the weights with what rebuilds them: ``info`` holds space, arch, net, classes, in_channels."""
-    from archscout.train._loop import atomic_save
+    from archscout._rundir import atomic_save
 
     atomic_save({"format": FORMAT, **info, "state_dict": model.state_dict()}, Path(path))
 
