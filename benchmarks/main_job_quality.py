@@ -5,7 +5,7 @@ training seed = search seed) picks a cell; the cell is placed in the reference t
 ``benchmarks/ood_reference.py`` by its mean held-out accuracy over the table's seeds (percentile among the
 table's cells within the budget). The same for NAS-OoD's cells and for the baselines: the best CIFAR-10
 cell within the budget (a transfer prior), the mean of random cells within the budget, the ResNet-like
-cell, the best CIFAR-10 cell and DARTS without a budget (the last three over the budget). A cell missing
+cell, the best CIFAR-10 cell (both over the budget) and DARTS without a budget. A cell missing
 from the table is trained into it first, with the table's own command and config (so the table always
 holds every cell a method or baseline returns). The chosen cells are stored in
 ``benchmarks/reference/main_job_quality.json``; the figures are computed from the table as it stands, so
