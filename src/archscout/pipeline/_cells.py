@@ -39,6 +39,20 @@ def budget_latency(metric: str, index: int) -> tuple[float | None, bool]:
     return float(values[index]), bool(estimated[index])
 
 
+# Relative CPU training time of an op on an edge (base 2 for the stem and reduction blocks); fitted by eye to
+# the reference table's seconds (an identity cell 18 s, each average pooling about +30 s, a 3x3 conv +15 s).
+TRAIN_TIME_WEIGHTS = {"avg_pool_3x3": 3.0, "nor_conv_3x3": 1.5, "nor_conv_1x1": 1.0}
+
+
+def training_time(index: int) -> float:
+    """A cell's expected training time relative to other cells (for scheduling the longest first)."""
+    from archscout.spaces import get_space
+
+    sp = get_space("nb201")
+    weights = np.array([TRAIN_TIME_WEIGHTS.get(op, 0.0) for op in sp.ops_names])
+    return 2.0 + float((sp.encode(sp.from_index(index)).reshape(-1, len(weights)) @ weights).sum())
+
+
 def best_cifar10_cell(cost: Any = None) -> int:
     """The NB201 cell with the best CIFAR-10 validation accuracy (cifar10-valid; never test_acc); with a
     cost target (``OpCost``), the best among the connected cells that meet it."""

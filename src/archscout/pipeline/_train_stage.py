@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from archscout._rundir import read_done
-from archscout.pipeline._cells import latencies, nb201_reported
+from archscout.pipeline._cells import latencies, nb201_reported, training_time
 from archscout.pipeline._config import MainJobConfig
 from archscout.pipeline._settings import load_data
 
@@ -78,6 +78,7 @@ def train_archs(config: MainJobConfig, specs: list[tuple[str, int, str]], data, 
             r = train("nb201", index, data, cfg, selection=SELECTION, run_dir=tdir, progress=progress).to_dict()
             record(name, index, seed, tdir, r)
     elif todo:
+        todo.sort(key=lambda t: -training_time(t[1]))  # the longest first: the last worker waits least
         with ProcessPoolExecutor(min(config.workers, len(todo)), mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(_train_job, config, index, cfg, tdir): (name, index, seed, tdir)
                        for name, index, seed, cfg, tdir in todo}
