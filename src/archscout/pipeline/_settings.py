@@ -12,7 +12,6 @@ from archscout.pipeline._config import (CPU_TRAIN, PAPER_IMAGE_SIZE, PAPER_TRAIN
 from archscout.pipeline._multitrial import SEARCH_METHODS
 
 
-
 def _config_fields(cls: type) -> set[str]:
     return {f.name for f in fields(cls)}
 
@@ -22,8 +21,8 @@ def get_method(name: str):
     yet (``archscout/oneshot/_<name>.py``) is imported on first use. Unknown names: one line."""
     import importlib
 
-    from archscout.oneshot import get_method as lookup
     from archscout.oneshot import METHODS
+    from archscout.oneshot import get_method as lookup
 
     if isinstance(name, str) and name.isidentifier() and name not in METHODS:
         module = f"archscout.oneshot._{name}"
