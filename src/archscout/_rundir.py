@@ -25,6 +25,7 @@ from archscout._io import atomic_write, atomic_write_json, read_json
 from archscout.exceptions import ArchscoutError
 
 IDENTITY = "config.json"
+RESULT = "result.json"  # a finished run's (or stage's) record
 VERSIONED = ("archscout", "torch", "numpy", "optuna", "onnx", "onnxruntime", "sqlalchemy", "matplotlib")
 
 

@@ -48,11 +48,10 @@ from archscout.oneshot._cost import OpCost
 from archscout.spaces import Arch, get_space
 from archscout.train._augment import augment, channel_stats
 from archscout._threads import torch_threads as _threads
-from archscout._rundir import (atomic_save, check_identity, epoch_generator, jsonable, rng_state, seed_everything,
-                              set_rng_state)
+from archscout._rundir import (RESULT, atomic_save, check_identity, epoch_generator, jsonable, rng_state,
+                              seed_everything, set_rng_state)
 
 CHECKPOINT = "checkpoint.pt"
-RESULT = "result.json"
 ORDERS = ("weights-first", "arch-first")
 PROFILES = ("cpu", "paper")
 # NB201's published search sizes (algorithms.md §5/§6; CIFAR at 32x32, AutoDL's crop 4 + flip); the cpu

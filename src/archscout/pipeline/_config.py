@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from archscout.exceptions import ArchscoutError, UnknownNameError
@@ -31,6 +32,8 @@ DEFAULT_SPLIT = "style-lodo-noise"
 DEFAULT_DEVICE = "raspi4"
 DEFAULT_MAX_LATENCY = 20.0
 
+Log = Callable[[str], None]  # receives one line per stage
+MODEL_PT = "model.pt"
 RESNET_CELL = 11472  # |nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|
 
 # The smoke profile (when the one-shot package has no "smoke" profile of its own): every stage tiny.

@@ -5,23 +5,19 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from archscout._io import atomic_write
-from archscout._rundir import jsonable, versions, write_json
+from archscout._rundir import RESULT, jsonable, versions, write_json
 from archscout.pipeline._cells import budget_latency, latency_metrics
-from archscout.pipeline._config import MainJobConfig
+from archscout.pipeline._config import MODEL_PT, Log, MainJobConfig
 from archscout.pipeline._search_stage import diagnostics
 from archscout.pipeline._settings import strip_run_only
 
-RESULT = "result.json"
 REPORT = "report.html"
-MODEL_PT = "model.pt"
 MODEL_ONNX = "model.onnx"
 VERIFY_IMAGES = 256
-Log = Callable[[str], None]
 
 
 def export(run: Path, derived: dict[str, Any], data, say: Log, ran: list[str]) -> dict[str, Any]:

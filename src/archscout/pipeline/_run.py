@@ -16,7 +16,6 @@ back, never redone), on the run kernel (``archscout._rundir``: identity, records
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 from archscout._rundir import check_identity
 from archscout.exceptions import ArchscoutError
 from archscout.pipeline._cells import check_budget, comparison_cells, feasible
-from archscout.pipeline._config import MainJobConfig
+from archscout.pipeline._config import Log, MainJobConfig
 from archscout.pipeline._multitrial import SEARCH_METHODS
 from archscout.pipeline._outputs import assemble, export, write_outputs
 from archscout.pipeline._search_stage import connect, diagnostics, multi_trial_search, one_shot_search
@@ -34,7 +33,6 @@ from archscout.pipeline._train_stage import mean_entry, train_archs
 
 STAGES = ("search", "train", "baselines", "export", "report")
 TASK_FIELDS = ("suite", "split", "data_root", "data_seed", "per_domain", "image_size", "profile", "threads")
-Log = Callable[[str], None]
 
 
 @dataclass

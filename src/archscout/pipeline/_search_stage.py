@@ -3,19 +3,17 @@ off from its input; and the diagnostics that say whether the search decided the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from archscout._rundir import read_done, write_json
+from archscout._rundir import RESULT, read_done, write_json
 from archscout.pipeline._cells import connected_derivation
+from archscout.pipeline._config import Log
 from archscout.pipeline._multitrial import run_train_search
 
-RESULT = "result.json"
 SEARCH_RECORD = "search.json"
-Log = Callable[[str], None]
 
 
 LEARNED_DROP = 0.05  # a one-shot search learned when its final edge entropy is 5 % or more below uniform

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from archscout._rundir import read_done
+from archscout._rundir import RESULT, read_done
 from archscout.pipeline._cells import latencies, nb201_reported, training_time
-from archscout.pipeline._config import MainJobConfig
+from archscout.pipeline._config import MODEL_PT, Log, MainJobConfig
 from archscout.pipeline._settings import load_data
 
-RESULT = "result.json"
-MODEL_PT = "model.pt"
 SELECTION = "training-domain"
-Log = Callable[[str], None]
 
 
 def _spread(values: list[float]) -> tuple[float, float | None]:

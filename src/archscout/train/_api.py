@@ -20,14 +20,13 @@ from archscout.spaces import get_space
 from archscout._progress import progress_bar
 from archscout.train._augment import Classifier, channel_stats
 from archscout.train._config import TrainConfig
-from archscout._rundir import check_identity, seed_everything
+from archscout._rundir import RESULT, check_identity, seed_everything
 from archscout.train._loop import RunData, epochs_done, fit, load_weights, steps_per_epoch
 from archscout._threads import torch_threads as _threads
 from archscout.train._model import build_net, count_params, save_model
 from archscout.train._selection import get_rule, select_epoch
 from archscout._io import atomic_write_json
 
-RESULT = "result.json"
 MODEL = "model.pt"
 
 
