@@ -111,10 +111,11 @@ def search(ctx: click.Context, multi_trial: bool, space: str, dataset: str | Non
            threads: int | None, as_json: bool) -> None:
     """Search for architectures; re-running the same command resumes the run.
 
-    Without --multi-trial, the main job: a one-shot search (NAS-OoD by default) on the training domains
-    under a latency budget on a device, the derived arch trained from scratch and evaluated on the
-    held-out domain, baselines trained the same way (ResNet-like cell 11472, the best CIFAR-10 cell of
-    NB201, plain DARTS without budget). Writes RUN_DIR/NAME/: result.json, report.html, model.pt,
+    Without --multi-trial, the main job: a search on the training domains under a latency budget on a
+    device (prior-sh by default: archs trained by successive halving in the order of NB201's CIFAR-10
+    table; or a one-shot method), the chosen arch trained from scratch and evaluated on the held-out
+    domain, baselines trained the same way (ResNet-like cell 11472, the best CIFAR-10 cell of NB201 and
+    the best within the budget, random feasible cells, plain DARTS without budget). Writes RUN_DIR/NAME/: result.json, report.html, model.pt,
     model.onnx (verified against PyTorch), figures/, and the stages' run directories.
 
     With --multi-trial: writes RUN_DIR/NAME/: config.json, study.db (the Optuna study;
@@ -320,7 +321,7 @@ def _print_main(result: dict, run_dir) -> None:
         lat = r.get("latency_ms")
         mark = ("" if budget is None or lat is None else (" ok" if lat <= budget else " over")) + (
             " (predicted)" if r.get("latency_predicted") else "")
-        table.add_row(r["name"], str(r.get("arch_index")), "n/a" if lat is None else f"{lat:.2f}{mark}",
+        table.add_row(r["name"], "-" if r.get("arch_index") is None else str(r["arch_index"]), "n/a" if lat is None else f"{lat:.2f}{mark}",
                       acc(r["id_acc"], r.get("id_acc_std")), acc(r["ood_acc"], r.get("ood_acc_std")))
     console.print(table)
     console.print(f"searched cell: {result['arch']}", soft_wrap=True)
