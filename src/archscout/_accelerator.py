@@ -12,9 +12,12 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archscout.exceptions import ArchscoutError
+
+if TYPE_CHECKING:
+    import torch
 
 ACCELERATORS = ("auto", "cpu", "cuda", "cuda:N", "mps")
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -39,7 +42,7 @@ def _mps_available() -> bool:
     return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
 
 
-def resolve(name: str = "auto") -> "torch.device":  # noqa: F821
+def resolve(name: str = "auto") -> "torch.device":
     """The torch device of ``name``: ``auto`` is CUDA if available, then MPS, else the CPU. One asked
     for and absent is a one-line error."""
     import torch
@@ -64,7 +67,7 @@ def resolve(name: str = "auto") -> "torch.device":  # noqa: F821
     return torch.device("cuda", index)
 
 
-def autocast(device: "torch.device", precision: str) -> contextlib.AbstractContextManager:  # noqa: F821
+def autocast(device: "torch.device", precision: str) -> contextlib.AbstractContextManager:
     """Mixed precision for the forward passes (fp32: nothing)."""
     import torch
 
@@ -74,14 +77,14 @@ def autocast(device: "torch.device", precision: str) -> contextlib.AbstractConte
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def grad_scaler(device: "torch.device", precision: str) -> "torch.amp.GradScaler":  # noqa: F821
+def grad_scaler(device: "torch.device", precision: str) -> "torch.amp.GradScaler":
     """A loss scaler, enabled for fp16 only (bf16 and fp32 need none)."""
     import torch
 
     return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
 
-def describe(device: "torch.device", precision: str = "fp32") -> dict[str, Any]:  # noqa: F821
+def describe(device: "torch.device", precision: str = "fp32") -> dict[str, Any]:
     """What a result records of its compute: accelerator, its name, torch and CUDA versions, precision."""
     import torch
 
@@ -95,7 +98,7 @@ def describe(device: "torch.device", precision: str = "fp32") -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def fast_math(device: "torch.device") -> Iterator[None]:  # noqa: F821
+def fast_math(device: "torch.device") -> Iterator[None]:
     """cuDNN's autotuner on CUDA for the duration (fixed input shapes; nothing changes on the CPU)."""
     import torch
 
