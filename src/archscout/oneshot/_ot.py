@@ -73,8 +73,8 @@ def sinkhorn_distance(a: torch.Tensor, b: torch.Tensor, eps: float = 1.0, max_it
         a, b = a.to(dtype), b.to(dtype)
     n, m = a.shape[0], b.shape[0]
     cost = (a.unsqueeze(1) - b.unsqueeze(0)).pow(2).sum(-1)
-    log_mu = torch.log(torch.tensor(1.0 / n + 1e-8, dtype=a.dtype))
-    log_nu = torch.log(torch.tensor(1.0 / m + 1e-8, dtype=a.dtype))
+    log_mu = torch.log(torch.tensor(1.0 / n + 1e-8, dtype=a.dtype, device=a.device))
+    log_nu = torch.log(torch.tensor(1.0 / m + 1e-8, dtype=a.dtype, device=a.device))
     u = a.new_zeros(n)
     v = a.new_zeros(m)
 
@@ -85,7 +85,7 @@ def sinkhorn_distance(a: torch.Tensor, b: torch.Tensor, eps: float = 1.0, max_it
         u_prev = u
         u = eps * (log_mu - torch.logsumexp(log_kernel(u, v), dim=1)) + u
         v = eps * (log_nu - torch.logsumexp(log_kernel(u, v).transpose(0, 1), dim=1)) + v
-        if float((u - u_prev).detach().abs().sum()) < tol:
+        if tol > 0 and float((u - u_prev).detach().abs().sum()) < tol:  # a host sync: it decides the stop
             break
     plan = torch.exp(log_kernel(u, v))
     dist = (plan * cost).sum().to(out_dtype)
