@@ -108,3 +108,33 @@ def fast_math(device: "torch.device") -> Iterator[None]:
         yield
     finally:
         torch.backends.cudnn.benchmark = old
+
+
+class RunningStats:
+    """An epoch's loss and accuracy summed on the device, read once at its end (no host synchronisation
+    per step). Loss sums in float64, as Python floats sum (float32 on MPS, which has no float64)."""
+
+    def __init__(self, device: "torch.device"):
+        import torch
+
+        dtype = torch.float32 if device.type == "mps" else torch.float64
+        self.loss = torch.zeros((), dtype=dtype, device=device)
+        self.correct = torch.zeros((), dtype=torch.long, device=device)
+        self.seen = 0
+
+    def add(self, loss: "torch.Tensor | float", correct: "torch.Tensor | int", n: int) -> None:
+        """A step: its mean ``loss`` over ``n`` images and its ``correct`` count (tensors or numbers)."""
+        import torch
+
+        if isinstance(loss, torch.Tensor):
+            loss = loss.detach().to(self.loss.dtype)
+        self.loss = self.loss + loss * n
+        self.correct = self.correct + correct
+        self.seen += n
+
+    def mean_loss(self) -> float:
+        return float(self.loss) / self.seen
+
+    def accuracy(self) -> float:
+        """Percent correct."""
+        return 100.0 * int(self.correct) / self.seen

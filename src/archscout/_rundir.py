@@ -26,6 +26,7 @@ from archscout.exceptions import ArchscoutError
 
 IDENTITY = "config.json"
 RESULT = "result.json"  # a finished run's (or stage's) record
+RUN_ONLY = ("threads", "accelerator", "precision")  # how a run computes, not what: never in its identity
 VERSIONED = ("archscout", "torch", "numpy", "optuna", "onnx", "onnxruntime", "sqlalchemy", "matplotlib")
 
 

@@ -40,8 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archscout._accelerator import (autocast, check_accelerator, check_precision, describe, fast_math, grad_scaler,
-                                    resolve)
+from archscout._accelerator import (RunningStats, autocast, check_accelerator, check_precision, describe, fast_math,
+                                    grad_scaler, resolve)
 from archscout.autospace._cells import MUTATIONS, REFERENCE_CELL, Cell, parse_cell
 from archscout.autospace._learned import LearnedSpace, register_learned
 from archscout.autospace._population import INITS, Population
@@ -49,7 +49,7 @@ from archscout.autospace._supernet import CellModule, EvolutionSupernet, Skeleto
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout._progress import progress_bar
 from archscout._threads import torch_threads as _threads
-from archscout.train._config import RUN_ONLY
+from archscout._rundir import RUN_ONLY
 
 CHECKPOINT = "checkpoint.pt"
 SPACE_FILE = "space.json"
@@ -365,7 +365,7 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
             w_opt = torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay, nesterov=True)
             a_opt = torch.optim.Adam(logits, lr=c.arch_lr, betas=(0.5, 0.999))
             gen = epoch_generator(c.seed, it)
-            tot = {"w": _totals(device), "a": _totals(device)}
+            tot = {"weights": RunningStats(device), "arch": RunningStats(device)}
             net.train()
             for step in range(c.steps_per_iter):
                 # drawn on the CPU (the same stream on every accelerator), used on the device
@@ -381,7 +381,7 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
                 nn.utils.clip_grad_norm_(params, 5.0)
                 scaler.step(w_opt)
                 scaler.update()
-                _acc(tot["w"], loss, out, halves.y_w[iw])
+                tot["weights"].add(loss, (out.argmax(1) == halves.y_w[iw]).sum(), len(iw))
                 if step >= c.warmup_steps:
                     xa = augment(halves.x_a[ia], 1, False, gen)
                     probs = [a.softmax(-1) for a in logits]
@@ -397,7 +397,7 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
                     net.zero_grad(set_to_none=True)
                     total.backward()
                     a_opt.step()
-                    _acc(tot["a"], loss, out, halves.y_a[ia])
+                    tot["arch"].add(loss, (out.argmax(1) == halves.y_a[ia]).sum(), len(ia))
                 tick()
             for pop, cells, a in zip(pops, sampled, logits):
                 pop.write_back(cells, a.detach().cpu().double().numpy(), c.beta)
@@ -411,10 +411,9 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
                    "expected_cost": float(cost.fixed(num_classes, in_channels) + sum(
                        float((a.detach().softmax(-1) * k).sum()) for a, k in zip(logits, costs))),
                    "population_sizes": [len(p) for p in pops]}
-            for key, (l, corr, seen) in tot.items():
-                if seen:  # the iteration's one host synchronisation for its statistics
-                    rec[f"{'weights' if key == 'w' else 'arch'}_loss"] = float(l) / seen
-                    rec[f"{'weights' if key == 'w' else 'arch'}_acc"] = 100.0 * int(corr) / seen
+            for key, t in tot.items():
+                if t.seen:  # the iteration's one host synchronisation for its statistics
+                    rec[f"{key}_loss"], rec[f"{key}_acc"] = t.mean_loss(), t.accuracy()
             history.append(rec)
             done_now += 1
             if run_dir is not None:
@@ -441,18 +440,3 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
     if run_dir is not None and (len(history) >= c.iterations or stopped_early):
         space.save(run_dir / SPACE_FILE)
     return result
-
-
-def _totals(device: torch.device) -> list[Any]:
-    """Running [loss sum (float64), correct (long), seen], the sums on ``device``."""
-    return [torch.zeros((), dtype=torch.float64, device=device), torch.zeros((), dtype=torch.long, device=device), 0]
-
-
-def _acc(t: list, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor) -> None:
-    """Add a step to ``_totals`` on the device (float64, as Python floats sum; no host synchronisation)."""
-    t[0] += loss.detach().double() * len(y)
-    t[1] += (out.argmax(1) == y).sum()
-    t[2] += len(y)
-
-
-

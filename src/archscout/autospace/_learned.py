@@ -356,7 +356,7 @@ def oneshot_search(space: SkeletonSpace, data, config: SmallOneShotConfig | None
                    max_macs: float | None = None) -> dict[str, Any]:
     """DARTS (first order) or GDAS over a skeleton space; returns arch, probabilities, history, seconds
     and the compute it ran on."""
-    from archscout._accelerator import autocast, describe, fast_math, grad_scaler, resolve
+    from archscout._accelerator import RunningStats, autocast, describe, fast_math, grad_scaler, resolve
     from archscout.oneshot._gdas import gumbel_straight_through
     from archscout.train._augment import augment
     from archscout._rundir import epoch_generator, seed_everything
@@ -387,9 +387,7 @@ def oneshot_search(space: SkeletonSpace, data, config: SmallOneShotConfig | None
             for g in w_opt.param_groups:
                 g["lr"] = lr
             net.train()
-            # loss sum (float64), correct, seen: summed on the device, read once per epoch
-            tot = [torch.zeros((), dtype=torch.float64, device=device),
-                   torch.zeros((), dtype=torch.long, device=device), 0]
+            tot = RunningStats(device)
 
             def forward(x, precision):
                 if c.method == "darts":
@@ -413,9 +411,7 @@ def oneshot_search(space: SkeletonSpace, data, config: SmallOneShotConfig | None
                 nn.utils.clip_grad_norm_(net.parameters(), 5.0)
                 scaler.step(w_opt)
                 scaler.update()
-                tot[0] += loss.detach().double() * len(iw)
-                tot[1] += (logits.argmax(1) == h.y_w[iw]).sum()
-                tot[2] += len(iw)
+                tot.add(loss, (logits.argmax(1) == h.y_w[iw]).sum(), len(iw))
                 a_opt.zero_grad(set_to_none=True)
                 aloss = F.cross_entropy(forward(xa, arch_precision), h.y_a[ia])
                 if c.lambda_cost and max_macs:
@@ -425,7 +421,7 @@ def oneshot_search(space: SkeletonSpace, data, config: SmallOneShotConfig | None
                 aloss.backward()
                 a_opt.step()
             probs = [a.detach().softmax(-1).cpu().numpy() for a in alphas]
-            history.append({"epoch": epoch, "loss": float(tot[0]) / tot[2], "train_acc": 100.0 * int(tot[1]) / tot[2],
+            history.append({"epoch": epoch, "loss": tot.mean_loss(), "train_acc": tot.accuracy(),
                             "argmax": space.to_str(space.make([int(p.argmax()) for p in probs]))})
     probs = [a.detach().softmax(-1).cpu().double().numpy() for a in alphas]
     arch = most_probable_within(space, probs, max_macs)

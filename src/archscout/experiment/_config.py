@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from archscout._rundir import RUN_ONLY
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.hardware import resolve_metric
 
@@ -14,7 +15,7 @@ _MAXIMIZE = ("valid_acc", "train_acc", "test_acc")
 _CONSTRAINT_RE = re.compile(r"^\s*([\w@.-]+)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
-RUN_ONLY_OPTIONS = ("threads", "run_dir", "accelerator", "precision")  # evaluator options that may change when a study resumes
+RUN_ONLY_OPTIONS = (*RUN_ONLY, "run_dir")  # evaluator options that may change when a study resumes
 
 
 @dataclass(frozen=True)

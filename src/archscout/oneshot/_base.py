@@ -46,8 +46,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archscout._accelerator import (autocast, check_accelerator, check_precision, describe, fast_math, grad_scaler,
-                                    resolve)
+from archscout._accelerator import (RunningStats, autocast, check_accelerator, check_precision, describe, fast_math,
+                                    grad_scaler, resolve)
 from archscout._progress import progress_bar
 from archscout._registry import Registry
 from archscout.data import DomainData, holdout
@@ -56,9 +56,8 @@ from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.oneshot._cost import OpCost
 from archscout.spaces import Arch, get_space
 from archscout.train._augment import augment, channel_stats
-from archscout.train._config import RUN_ONLY
 from archscout._threads import torch_threads as _threads
-from archscout._rundir import (RESULT, atomic_save, check_identity, epoch_generator, jsonable, rng_state,
+from archscout._rundir import (RESULT, RUN_ONLY, atomic_save, check_identity, epoch_generator, jsonable, rng_state,
                               seed_everything, set_rng_state)
 
 CHECKPOINT = "checkpoint.pt"
@@ -476,7 +475,7 @@ class OneShotMethod(abc.ABC):
         # drawn on the CPU (the same stream on every accelerator), used on the device
         ow, oa = (torch.randperm(n, generator=gen).to(state.device) for n in (len(halves.y_w), len(halves.y_a)))
         b = min(c.batch_size, len(ow), len(oa))
-        totals = {key: new_totals(state.device) for key in ("weights", "arch")}
+        totals = {key: RunningStats(state.device) for key in ("weights", "arch")}
         state.supernet.train()
         for s in range(_steps(halves, c)):
             iw, ia = ow[s * b:(s + 1) * b], oa[s * b:(s + 1) * b]
@@ -486,29 +485,16 @@ class OneShotMethod(abc.ABC):
             for key, step, x, y in steps if c.order == "weights-first" else steps[::-1]:
                 stats = step(state, x, y)
                 if stats is not None:
-                    add_stats(totals[key], stats)
+                    totals[key].add(stats.loss, stats.correct, stats.seen)
             tick()
         self.end_epoch(state)
         rec: dict[str, Any] = {"epoch": epoch, "lr": lr}
-        for key, (loss, correct, seen) in totals.items():
-            if seen:  # the epoch's one host synchronisation for its statistics
-                rec[f"{key}_loss"], rec[f"{key}_acc"] = float(loss) / seen, 100.0 * int(correct) / seen
+        for key, t in totals.items():
+            if t.seen:  # the epoch's one host synchronisation for its statistics
+                rec[f"{key}_loss"], rec[f"{key}_acc"] = t.mean_loss(), t.accuracy()
         rec.update(self.epoch_record(state))
         rec["seconds"] = time.perf_counter() - begin
         return rec
-
-
-def new_totals(device: torch.device) -> list[Any]:
-    """Running [loss sum (float64), correct (long), seen] of an epoch, the sums on ``device``."""
-    return [torch.zeros((), dtype=torch.float64, device=device), torch.zeros((), dtype=torch.long, device=device), 0]
-
-
-def add_stats(total: list[Any], stats: StepStats) -> None:
-    """Add a step to ``new_totals`` without a host synchronisation (float64, as Python floats sum)."""
-    loss = stats.loss.detach().double() if isinstance(stats.loss, torch.Tensor) else stats.loss
-    total[0] = total[0] + loss * stats.seen
-    total[1] = total[1] + stats.correct
-    total[2] += stats.seen
 
 
 def _steps(halves: Halves, config: OneShotConfig) -> int:

@@ -6,12 +6,11 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
+from archscout._rundir import RUN_ONLY
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.pipeline._config import (CPU_TRAIN, PAPER_IMAGE_SIZE, PAPER_TRAIN, SMOKE_PER_DOMAIN, SMOKE_SEARCH,
                                         SMOKE_TRAIN, MainJobConfig)
 from archscout.pipeline._multitrial import SEARCH_METHODS
-
-RUN_ONLY = ("threads", "accelerator", "precision")  # how a stage computes, not what: never in an identity
 
 
 def _config_fields(cls: type) -> set[str]:

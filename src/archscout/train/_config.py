@@ -6,9 +6,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from archscout._accelerator import check_accelerator, check_precision
+from archscout._rundir import RUN_ONLY
 from archscout.exceptions import ArchscoutError
-
-RUN_ONLY = ("threads", "accelerator", "precision")  # how a run computes, not what it computes
 
 # Network size per space when TrainConfig.net leaves it open: small enough for 2 CPU cores.
 NET_DEFAULTS: dict[str, dict[str, Any]] = {

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archscout._accelerator import autocast, grad_scaler
+from archscout._accelerator import RunningStats, autocast, grad_scaler
 from archscout.data import Domain
 from archscout.train._augment import augment
 from archscout.train._config import TrainConfig
@@ -107,10 +107,7 @@ def fit(model: nn.Module, data: RunData, config: TrainConfig, *, run_dir: Path |
         gen = epoch_generator(config.seed, epoch)
         order = torch.randperm(n, generator=gen).to(device)  # drawn on the CPU: the same stream everywhere
         model.train()
-        # summed on the device, read once per epoch (no host synchronisation per batch)
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        correct = torch.zeros((), dtype=torch.long, device=device)
-        seen = 0
+        stats = RunningStats(device)
         for s in range(steps):
             idx = order[s * config.batch_size:(s + 1) * config.batch_size] if n >= config.batch_size else order
             xb, yb = augment(data.x[idx], config.crop_padding, config.flip, gen), data.y[idx]
@@ -122,14 +119,11 @@ def fit(model: nn.Module, data: RunData, config: TrainConfig, *, run_dir: Path |
             scaler.step(opt)
             scaler.update()
             sched.step()
-            loss_sum += loss.detach().double() * len(yb)
-            correct += (logits.argmax(1) == yb).sum()
-            seen += len(yb)
+            stats.add(loss, (logits.argmax(1) == yb).sum(), len(yb))
             if on_batch is not None:
                 on_batch()
-        record: dict[str, Any] = {"epoch": epoch, "loss": float(loss_sum) / seen,
-                                  "train_acc": 100.0 * int(correct) / seen, "images": seen,
-                                  "train_seconds": time.perf_counter() - start}
+        record: dict[str, Any] = {"epoch": epoch, "loss": stats.mean_loss(), "train_acc": stats.accuracy(),
+                                  "images": stats.seen, "train_seconds": time.perf_counter() - start}
         for group, domains in data.evals.items():
             record[group] = {name: accuracy(model, d, config.eval_batch_size, config.precision)
                              for name, d in domains.items()}
