@@ -13,8 +13,9 @@ from archscout.pipeline._config import (DEFAULT_DEVICE, DEFAULT_MAX_LATENCY, DEF
 from archscout.pipeline._cells import best_cifar10_cell, budget_latency, latency_metrics, random_feasible_cells
 from archscout.pipeline._run import STAGES, MainJobResult, run_main_job
 from archscout.pipeline._search_stage import diagnostics
-from archscout.pipeline._settings import data_size, load_data, train_config, training_task
+from archscout.pipeline._settings import data_size, load_data, search_config, train_config, training_task
 
 __all__ = ["DEFAULT_DEVICE", "DEFAULT_MAX_LATENCY", "DEFAULT_SPLIT", "DEFAULT_SUITE", "MAIN_PROFILES", "RESNET_CELL",
            "STAGES", "MainJobConfig", "MainJobResult", "best_cifar10_cell", "budget_latency", "data_size", "diagnostics",
-           "latency_metrics", "load_data", "random_feasible_cells", "run_main_job", "train_config", "training_task"]
+           "latency_metrics", "load_data", "random_feasible_cells", "run_main_job", "search_config", "train_config",
+           "training_task"]
