@@ -110,6 +110,13 @@ def fast_math(device: "torch.device") -> Iterator[None]:
         torch.backends.cudnn.benchmark = old
 
 
+def sum_dtype(device: "torch.device") -> "torch.dtype":
+    """float64 for sums read by the host (as Python floats sum); float32 on MPS, which has no float64."""
+    import torch
+
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
 class RunningStats:
     """An epoch's loss and accuracy summed on the device, read once at its end (no host synchronisation
     per step). Loss sums in float64, as Python floats sum (float32 on MPS, which has no float64)."""
@@ -117,8 +124,7 @@ class RunningStats:
     def __init__(self, device: "torch.device"):
         import torch
 
-        dtype = torch.float32 if device.type == "mps" else torch.float64
-        self.loss = torch.zeros((), dtype=dtype, device=device)
+        self.loss = torch.zeros((), dtype=sum_dtype(device), device=device)
         self.correct = torch.zeros((), dtype=torch.long, device=device)
         self.seen = 0
 

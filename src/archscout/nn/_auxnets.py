@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from archscout._accelerator import sum_dtype
+
 __all__ = ["ConvNet4", "freeze", "pretrain_classifier"]
 
 
@@ -72,9 +74,9 @@ def pretrain_classifier(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs
     freeze(net)
     with torch.no_grad():  # summed on the device (float64, as Python floats sum), read once
         correct = torch.zeros((), dtype=torch.long, device=x.device)
-        total = torch.zeros((), dtype=torch.float64, device=x.device)
+        total = torch.zeros((), dtype=sum_dtype(x.device), device=x.device)
         for s in range(0, n, 256):
             logits = net(x[s:s + 256])
             correct += (logits.argmax(1) == y[s:s + 256]).sum()
-            total += F.cross_entropy(logits, y[s:s + 256], reduction="sum").double()
+            total += F.cross_entropy(logits, y[s:s + 256], reduction="sum").to(total.dtype)
     return {"accuracy": 100.0 * int(correct) / n, "loss": float(total) / n}

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from archscout._accelerator import sum_dtype
 from archscout.oneshot._base import (PAPER_NB201, OneShotConfig, OneShotMethod, SearchState, StepStats,
                                      arch_autocast, register_method)
 
@@ -72,7 +73,8 @@ class Darts(OneShotMethod):
             loss = loss + state.cost.penalty(self.probs(state))
         g_alpha, *g_w = grads(loss, [alpha, *params])
         # a float64 0-d tensor (as float() gave, without a host synchronisation)
-        eps = 0.01 / torch.cat([g.flatten() for g in g_w]).norm().clamp_min(1e-12).double()
+        norm = torch.cat([g.flatten() for g in g_w]).norm().clamp_min(1e-12)
+        eps = 0.01 / norm.to(sum_dtype(norm.device))
         hessian = []
         for sign in (1.0, -1.0):
             set_weights(g_w, sign * eps)

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from archscout._accelerator import sum_dtype
 from archscout.exceptions import ArchscoutError
 from archscout.oneshot._base import (PAPER_NB201, OneShotConfig, OneShotMethod, SearchState, StepStats,
                                      arch_autocast, frozen, register_method)
@@ -104,7 +105,8 @@ class NADarts(OneShotMethod):
             loss.backward()
         state.arch_optimizer.step()
         s = self._sums
-        s[0], s[1], s[2] = s[0] + center.detach().double(), s[1] + (l_n - center).detach().double(), s[2] + 1
+        dt = sum_dtype(state.device)
+        s[0], s[1], s[2] = s[0] + center.detach().to(dt), s[1] + (l_n - center).detach().to(dt), s[2] + 1
         return StepStats(loss.detach(), (logits.argmax(1) == y).sum(), len(y))
 
     def epoch_record(self, state: SearchState) -> dict[str, Any]:

@@ -76,7 +76,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archscout._accelerator import autocast
+from archscout._accelerator import autocast, sum_dtype
 from archscout.data import DomainData, holdout
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.nn._auxnets import ConvNet4, freeze, pretrain_classifier
@@ -369,8 +369,9 @@ class NASOOD(OneShotMethod):
             emb_syn, emb_real = F.normalize(emb_syn, dim=1), F.normalize(emb_real, dim=1)
         l_ot = sinkhorn_distance(emb_syn, emb_real, eps=c.ot_eps, max_iter=c.ot_iters, tol=c.ot_tol)
         l_g = c.lambda_cyc * l_cyc + c.lambda_ce * l_sem - c.lambda_ot * l_ot
-        parts = {"cyc": l_cyc.detach().double(), "sem": l_sem.detach().double(), "ot": l_ot.detach().double(),
-                 "sem_acc": (logits_cat.argmax(1) == y).float().mean().double() * 100.0}
+        dt = sum_dtype(state.device)
+        parts = {"cyc": l_cyc.detach().to(dt), "sem": l_sem.detach().to(dt), "ot": l_ot.detach().to(dt),
+                 "sem_acc": (logits_cat.argmax(1) == y).float().mean().to(dt) * 100.0}
         return x_t, l_g, parts
 
     def _nas_step(self, state: SearchState, x: torch.Tensor, y: torch.Tensor, d: torch.Tensor,
@@ -407,8 +408,9 @@ class NASOOD(OneShotMethod):
         if update_weights:
             nn.utils.clip_grad_norm_(params, c.grad_clip)
             state.weight_optimizer.step()
-        parts.update(nas=l_nas.detach().double(), gen=l_g.detach().double(),
-                     nas_acc=(logits.argmax(1) == y).float().mean().double() * 100.0)
+        dt = sum_dtype(state.device)
+        parts.update(nas=l_nas.detach().to(dt), gen=l_g.detach().to(dt),
+                     nas_acc=(logits.argmax(1) == y).float().mean().to(dt) * 100.0)
         return parts
 
     def _real_weight_step(self, state: SearchState, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -421,8 +423,8 @@ class NASOOD(OneShotMethod):
         state.weight_optimizer.zero_grad(set_to_none=True)
         state.scaler.scale(loss).backward()
         weight_update(state)
-        return {"weights": loss.detach().double(),
-                "weights_acc": (logits.argmax(1) == y).float().mean().double() * 100}
+        dt = sum_dtype(state.device)
+        return {"weights": loss.detach().to(dt), "weights_acc": (logits.argmax(1) == y).float().mean().to(dt) * 100}
 
     # -- the epoch (the base's loop, with domain labels and NAS-OoD's step order) -------------------
     def _epoch(self, state: SearchState, epoch: int, halves: Halves, tick: Callable[[], None]) -> dict[str, Any]:

@@ -68,7 +68,9 @@ def sinkhorn_distance(a: torch.Tensor, b: torch.Tensor, eps: float = 1.0, max_it
         raise ValueError(f"need two point clouds (N, d) and (M, d); got {tuple(a.shape)} and {tuple(b.shape)}")
     if not eps > 0:
         raise ValueError(f"eps {eps!r} must be positive")
-    out_dtype = a.dtype
+    out_dtype, where = a.dtype, a.device
+    if dtype == torch.float64 and where.type == "mps":  # MPS has no float64: this part runs on the CPU
+        a, b = a.cpu(), b.cpu()
     if dtype is not None:
         a, b = a.to(dtype), b.to(dtype)
     n, m = a.shape[0], b.shape[0]
@@ -88,5 +90,5 @@ def sinkhorn_distance(a: torch.Tensor, b: torch.Tensor, eps: float = 1.0, max_it
         if tol > 0 and float((u - u_prev).detach().abs().sum()) < tol:  # a host sync: it decides the stop
             break
     plan = torch.exp(log_kernel(u, v))
-    dist = (plan * cost).sum().to(out_dtype)
-    return (dist, plan.to(out_dtype)) if return_plan else dist
+    dist = (plan * cost).sum().to(where, out_dtype)
+    return (dist, plan.to(where, out_dtype)) if return_plan else dist
