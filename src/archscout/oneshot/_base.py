@@ -279,6 +279,19 @@ def weight_update(state: SearchState) -> None:
     scaler.update()
 
 
+def sgd_step(state: SearchState, x: torch.Tensor, y: torch.Tensor,
+             **forward: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step of the supernet weights on ``(x, y)`` (``forward``: the supernet's sampling arguments),
+    under the run's precision; returns the logits and the loss."""
+    with autocast(state.device, state.config.precision):
+        logits = state.supernet(x, **forward)
+        loss = F.cross_entropy(logits, y)
+    state.weight_optimizer.zero_grad(set_to_none=True)
+    state.scaler.scale(loss).backward()
+    weight_update(state)
+    return logits, loss
+
+
 @contextmanager
 def frozen(params: list[torch.Tensor]) -> Iterator[None]:
     """Turn off gradients of ``params`` for a block (an architecture step needs none for the weights)."""
@@ -336,12 +349,7 @@ class OneShotMethod(abc.ABC):
         """One SGD step of the supernet weights on a weight-half batch (architecture held fixed)."""
         with torch.no_grad():
             kwargs = self.sample(state)
-        with autocast(state.device, state.config.precision):
-            logits = state.supernet(x, **kwargs)
-            loss = F.cross_entropy(logits, y)
-        state.weight_optimizer.zero_grad(set_to_none=True)
-        state.scaler.scale(loss).backward()
-        weight_update(state)
+        logits, loss = sgd_step(state, x, y, **kwargs)
         return StepStats(loss.detach(), (logits.argmax(1) == y).sum(), len(y))
 
     def arch_step(self, state: SearchState, x: torch.Tensor, y: torch.Tensor) -> StepStats | None:

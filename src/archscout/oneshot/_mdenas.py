@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from archscout._accelerator import autocast
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.oneshot._base import (PAPER_NB201, Halves, OneShotConfig, OneShotMethod, SearchState, StepStats,
-                                     derive_argmax, register_method, weight_update)
+                                     derive_argmax, register_method, sgd_step)
 from archscout.spaces import Arch
 
 ACCURACY_MODES = ("average", "latest")
@@ -140,12 +140,7 @@ class MdeNAS(OneShotMethod):
     def weight_step(self, state: SearchState, x: torch.Tensor, y: torch.Tensor) -> StepStats:
         index = self._path(state)
         state.extra["h_e"] += self._mask(state, index)
-        with autocast(state.device, state.config.precision):
-            logits = state.supernet(x, index=index)
-            loss = F.cross_entropy(logits, y)
-        state.weight_optimizer.zero_grad(set_to_none=True)
-        state.scaler.scale(loss).backward()
-        weight_update(state)
+        logits, loss = sgd_step(state, x, y, index=index)
         return StepStats(loss.detach(), (logits.argmax(1) == y).sum(), len(y))
 
     def score(self, state: SearchState, index: torch.Tensor, accuracy: float) -> float:

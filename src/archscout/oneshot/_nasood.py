@@ -76,13 +76,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archscout._accelerator import autocast, sum_dtype
+from archscout._accelerator import sum_dtype
 from archscout.data import DomainData, holdout
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.nn._auxnets import ConvNet4, freeze, pretrain_classifier
 from archscout.nn._generator import ConditionalGenerator
 from archscout.oneshot._base import (CHECKPOINT, Halves, OneShotConfig, OneShotMethod, SearchState, _steps,
-                                     arch_autocast, derive_argmax, entropy, frozen, register_method, weight_update)
+                                     arch_autocast, derive_argmax, entropy, frozen, register_method, sgd_step)
 from archscout.oneshot._ot import grad_reverse, sinkhorn_distance
 from archscout.oneshot._sparse import SparseCoding, darts_groups, nb201_groups
 from archscout.spaces import Arch, get_space
@@ -417,12 +417,7 @@ class NASOOD(OneShotMethod):
         """Bi-level: one SGD step of the supernet weights on real weight-half images."""
         with torch.no_grad():
             weights = self._weights(state)
-        with autocast(state.device, state.config.precision):
-            logits = state.supernet(x, weights=weights)
-            loss = F.cross_entropy(logits, y)
-        state.weight_optimizer.zero_grad(set_to_none=True)
-        state.scaler.scale(loss).backward()
-        weight_update(state)
+        logits, loss = sgd_step(state, x, y, weights=weights)
         dt = sum_dtype(state.device)
         return {"weights": loss.detach().to(dt), "weights_acc": (logits.argmax(1) == y).float().mean().to(dt) * 100}
 
