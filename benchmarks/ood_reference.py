@@ -112,7 +112,8 @@ def resolved_config(suite: str, split: str, overrides: dict[str, Any]) -> dict[s
 
     job = MainJobConfig(suite=suite, split=split, train_overrides=overrides)
     size, per_domain = data_size(job)
-    cfg = {k: v for k, v in train_config(job, 0).to_dict().items() if k not in ("seed", "threads")}
+    cfg = train_config(job, 0).identity()
+    del cfg["seed"]
     return {**cfg, "image_size": size, "per_domain": per_domain, "data_seed": job.data_seed}
 
 

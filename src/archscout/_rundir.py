@@ -26,6 +26,7 @@ from archscout.exceptions import ArchscoutError
 
 IDENTITY = "config.json"
 RESULT = "result.json"  # a finished run's (or stage's) record
+RUN_ONLY = ("threads", "accelerator", "precision")  # how a run computes, not what: never in its identity
 VERSIONED = ("archscout", "torch", "numpy", "optuna", "onnx", "onnxruntime", "sqlalchemy", "matplotlib")
 
 
@@ -125,10 +126,25 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
 
 
+def to_cpu(obj: Any) -> Any:
+    """Tensors (in dicts, lists and tuples) on the CPU: what checkpoints hold, so a run resumes on any
+    accelerator."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_cpu(v) for v in obj)
+    return obj
+
+
 def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` through ``atomic_write``: a kill leaves the old file or the new one."""
+    """``torch.save`` of ``obj`` with its tensors on the CPU, through ``atomic_write``: a kill leaves the
+    old file or the new one."""
     import torch
 
     buf = io.BytesIO()
-    torch.save(obj, buf)
+    torch.save(to_cpu(obj), buf)
     atomic_write(path, buf.getvalue())

@@ -59,3 +59,12 @@ def test_train_string_arch_oracle_and_table(capsys, tmp_path):
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, args, text):
     code, out, err = run(capsys, *BASE, "--run-dir", str(tmp_path), *args)
     assert code == 2 and out == "" and err.startswith("error: ") and err.count("\n") == 1 and text in err
+
+
+@pytest.mark.parametrize("args, text", [
+    (["--accelerator", "gpu"], "unknown accelerator 'gpu'; choose from: auto, cpu, cuda, cuda:N, mps"),
+    (["--precision", "fp8"], "fp8"),
+] + ([] if __import__("torch").cuda.is_available() else [(["--accelerator", "cuda"], "'cuda' is not available")]))
+def test_accelerator_errors_are_one_line_exit_2(capsys, tmp_path, args, text):
+    code, out, err = run(capsys, *BASE, "--arch", "11472", "--run-dir", str(tmp_path), *args)
+    assert code == 2 and text in err and err.count("\n") == 1 and not list(tmp_path.iterdir())

@@ -141,3 +141,19 @@ def test_kill_9_resumes_with_the_exact_budget_and_no_training_redone(tmp_path):
     spans = sorted((p.stat().st_mtime, (p.parent / "result.json").stat().st_mtime)
                    for p in runs.glob("*/config.json") if (p.parent / "result.json").exists())
     assert any(b[0] < a[1] for a, b in zip(spans, spans[1:]))
+
+
+def test_accelerator_is_a_run_only_option_and_an_absent_one_is_one_line(data):
+    from archscout.exceptions import ArchscoutError
+    from helpers import one_line
+
+    ev = TrainingEvaluator("nb201", data=data, task=TrainingTask(train=TINY), accelerator="cpu", precision="bf16")
+    assert ev.config.accelerator == "cpu" and ev.config.precision == "bf16"
+    keys = [ExperimentConfig(evaluator="train", evaluator_options={"accelerator": a, "precision": p}).search_key()
+            for a, p in (("cpu", "fp32"), ("auto", "bf16"))]
+    assert keys[0] == keys[1]  # a study resumes on another accelerator
+    if not torch.cuda.is_available():
+        one_line(ArchscoutError, lambda: TrainingEvaluator("nb201", data=data, accelerator="cuda"), "'cuda'",
+                 "not available")
+    one_line(ArchscoutError, lambda: ExperimentConfig(gpus_per_trial=0.5), "needs executor 'ray'")
+    one_line(ArchscoutError, lambda: ExperimentConfig(executor="ray", gpus_per_trial=-1), "gpus_per_trial -1")

@@ -59,6 +59,7 @@ def test_writes_every_output_with_the_documented_keys(job):
     assert diag["entropy_uniform"] == pytest.approx(np.log(5)) and diag["decided_by"] in ("search", "penalty",
                                                                                             "fallback")
     assert json.loads((run / "search/result.json").read_text())["config"]["cost"]["target"] == 20.0
+    assert result["compute"]["precision"] == "fp32" and result["compute"]["torch"] == torch.__version__
     for entry in [result, *result["baselines"][:4]]:
         assert set(entry["latency_all"]) == set(result["latency_all"])
         assert entry["curve"] and entry["curve"][0]["epoch"] == 1
@@ -124,7 +125,9 @@ def test_an_interrupted_training_stage_resumes_and_keeps_the_others(tmp_path):
     ({"seeds": ()}, "must be one or more integers"),
     ({"search_overrides": {"bogus": 1}}, "search setting(s) bogus unknown"),
     ({"train_overrides": {"bogus": 1}}, "training setting(s) bogus unknown"),
-])
+    ({"accelerator": "gpu"}, "unknown accelerator 'gpu'; choose from: auto, cpu, cuda, cuda:N, mps"),
+    ({"precision": "fp8"}, "unknown precision 'fp8'"),
+] + ([] if torch.cuda.is_available() else [({"accelerator": "cuda"}, "'cuda' is not available")]))
 def test_bad_settings_fail_before_any_work_in_one_line(tmp_path, settings, message):
     one_line(ArchscoutError, lambda: run_main_job(MainJobConfig(**{**SMOKE, **settings}, run_dir=str(tmp_path),
                                                                 name="bad")), message)

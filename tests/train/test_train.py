@@ -203,3 +203,47 @@ def test_darts_space_trains(data):
 ])
 def test_bad_input_is_a_one_line_error(data, call, error, text):
     one_line(error, lambda: call(data), text)
+
+
+def test_accelerator_cpu_is_today_s_run_and_model_data_share_a_device(data, monkeypatch):
+    import archscout.train._api as api
+
+    seen = []
+    real_fit = api.fit
+
+    def spy(model, run_data, config, **kw):
+        devices = {p.device for p in model.parameters()} | {run_data.x.device, run_data.y.device}
+        devices |= {d.x.device for group in run_data.evals.values() for d in group.values()}
+        seen.append(devices)
+        return real_fit(model, run_data, config, **kw)
+
+    monkeypatch.setattr(api, "fit", spy)
+    a = train("nb201", ARCH, data, TINY)
+    b = train("nb201", ARCH, data, TrainConfig(**{**TINY.to_dict(), "accelerator": "cpu"}))
+    assert seen == [{torch.device("cpu")}] * 2
+    assert strip_times(a.history) == strip_times(b.history)
+    assert weights_equal(a.model.state_dict(), b.model.state_dict())
+    assert b.compute["accelerator"] == "cpu" and b.compute["precision"] == "fp32"
+
+
+def test_accelerator_and_precision_are_not_a_run_s_identity(data, tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(Killed):
+        train("nb201", ARCH, data, TINY, run_dir=run, on_epoch=lambda r: _kill(r, 2))
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert all(v.device.type == "cpu" for v in ckpt["model"].values())
+    r = train("nb201", ARCH, data, TrainConfig(**{**TINY.to_dict(), "accelerator": "auto", "precision": "bf16"}),
+              run_dir=run)  # resumes: another accelerator and precision are the same run
+    assert r.epochs_trained == 3 and r.compute["precision"] == "bf16"
+
+
+def test_mixed_precision_trains_on_the_cpu(data):
+    r = train("nb201", ARCH, data, TrainConfig(**{**TINY.to_dict(), "epochs": 1, "precision": "bf16"}))
+    assert r.epochs_trained == 1 and 0 <= r.id_acc <= 100 and next(r.model.parameters()).dtype == torch.float32
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_absent_accelerator_is_one_line(data):
+    one_line(ArchscoutError, lambda: train("nb201", ARCH, data, TrainConfig(**{**TINY.to_dict(),
+                                                                              "accelerator": "cuda"})),
+             "'cuda'", "not available")

@@ -15,6 +15,11 @@ Per iteration t = 1..T:
 5. population control (never the reference); weights of removed cells are dropped;
 6. a checkpoint (``run_dir/checkpoint.pt``, atomic): a re-run resumes after the last finished iteration.
 
+Compute device (``accelerator``): the supernet and its new cells are built and seeded on the CPU, then
+moved; the halves live on the device; every draw comes from the CPU generators (``cpu`` gives exactly
+the results of a CPU-only install); step statistics are read once per iteration. ``precision``: the
+weight steps under autocast (fp16 with loss scaling), the logit steps under autocast for bf16 only.
+
 A budget (``budget_madds`` or ``max_latency`` on ``device="cpu"``) becomes per-layer hard caps
 (``budget_split``: ``reference`` = the reference cell's share of the budget in each layer, ``uniform``,
 or ``none`` = penalty only): a cell over its layer's cap never enters a population, so with a split
@@ -35,6 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from archscout._accelerator import (RunningStats, autocast, check_accelerator, check_precision, describe, fast_math,
+                                    grad_scaler, resolve)
 from archscout.autospace._cells import MUTATIONS, REFERENCE_CELL, Cell, parse_cell
 from archscout.autospace._learned import LearnedSpace, register_learned
 from archscout.autospace._population import INITS, Population
@@ -42,6 +49,7 @@ from archscout.autospace._supernet import CellModule, EvolutionSupernet, Skeleto
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout._progress import progress_bar
 from archscout._threads import torch_threads as _threads
+from archscout._rundir import RUN_ONLY
 
 CHECKPOINT = "checkpoint.pt"
 SPACE_FILE = "space.json"
@@ -66,7 +74,10 @@ class EvolveConfig:
         expansion x layer width).
     Sizes and schedules: iterations, steps_per_iter, batch_size, lr/momentum/weight_decay (SGD on W,
     re-created each iteration since the trained cells change), image_size, train_images/val_images
-    (caps on the two halves of the training domains), seed, threads (not part of the run's identity).
+    (caps on the two halves of the training domains), seed.
+    How it computes (not part of the run's identity): threads, accelerator (``auto``, ``cpu``, ``cuda``,
+    ``cuda:N``, ``mps``: where the supernet trains, not the budget's ``device``), precision (``fp32``,
+    ``bf16``, ``fp16``).
     Budget: budget_madds (whole network, counted like ``count_macs``) or max_latency (ms, batch 1, one
     thread) on device "cpu" (this machine; each (layer, cell) is measured once, the sum is the estimate).
     """
@@ -107,8 +118,12 @@ class EvolveConfig:
     val_images: int | None = 1024
     seed: int = 0
     threads: int | None = None
+    accelerator: str = "auto"
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        check_accelerator(self.accelerator)
+        check_precision(self.precision)
         for name in ("population", "k_sample", "top_k", "tour", "iterations", "steps_per_iter", "batch_size",
                      "expansion", "image_size", "stem"):
             v = getattr(self, name)
@@ -171,10 +186,11 @@ class EvolveResult:
     history: list[dict[str, Any]]
     seconds: float
     populations: list[dict[str, Any]] = field(default_factory=list)
+    compute: dict[str, Any] | None = None  # accelerator, its name, torch and CUDA versions, precision
 
     def to_dict(self) -> dict[str, Any]:
         return {"space": self.space.to_dict(), "history": self.history, "seconds": self.seconds,
-                "populations": self.populations}
+                "populations": self.populations, "compute": self.compute}
 
 
 # -- costs ------------------------------------------------------------------------------------------------
@@ -248,7 +264,7 @@ def layer_caps(config: EvolveConfig, cost: CellCost, reference: Cell, num_classe
 def _identity(config: EvolveConfig, data) -> dict[str, Any]:
     return {"method": "autospace-style evolution", "suite": data.name, "split": data.split.name,
             "data": {k: v for k, v in data.meta.items() if k != "split"}, "train_domains": list(data.split.train),
-            "config": {k: v for k, v in config.to_dict().items() if k != "threads"}}
+            "config": {k: v for k, v in config.to_dict().items() if k not in RUN_ONLY}}
 
 
 def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | None = None, progress: bool = False,
@@ -266,9 +282,10 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
     from archscout._rundir import atomic_save, check_identity, epoch_generator
 
     c = config or EvolveConfig()
+    device = resolve(c.accelerator)
     start = time.perf_counter()
     halves = prepare(data, OneShotConfig(image_size=c.image_size, train_images=c.train_images,
-                                         val_images=c.val_images, seed=c.seed))
+                                         val_images=c.val_images, seed=c.seed)).to(device)
     num_classes, in_channels = halves.num_classes, halves.x_w.shape[1]
     skeleton = c.skeleton
     run_dir = Path(run_dir) if run_dir is not None else None
@@ -277,7 +294,7 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
     reference = parse_cell(c.reference).canonical()
     ckpt = None
     if run_dir is not None and (run_dir / CHECKPOINT).exists():
-        ckpt = torch.load(run_dir / CHECKPOINT, weights_only=False)
+        ckpt = torch.load(run_dir / CHECKPOINT, weights_only=False, map_location="cpu")
     cost = CellCost(skeleton, "macs" if c.max_latency is None else "latency",
                     None if ckpt is None else ckpt.get("cost_cache"))
     if cost_fn is not None:
@@ -295,6 +312,7 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
     rng = np.random.default_rng(c.seed)
     history: list[dict[str, Any]] = []
     seconds_before = 0.0
+    scaler_state = None
     if ckpt is None:
         pops = []
         for i in range(len(skeleton.widths)):
@@ -309,12 +327,17 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
                 layer.ensure(parse_cell(cell_str))
         net.load_state_dict(ckpt["supernet"])
         rng.bit_generator.state = ckpt["rng"]
+        scaler_state = ckpt.get("scaler")
         history = ckpt["history"]
         seconds_before = ckpt["seconds"]
+    net.to(device)
+    scaler = grad_scaler(device, c.precision)
+    if scaler_state:
+        scaler.load_state_dict(scaler_state)
     b = min(c.batch_size, len(halves.y_w), len(halves.y_a))
     done_now, stopped_early = 0, False
     total = (c.iterations - len(history)) * c.steps_per_iter
-    with _threads(c.threads), progress_bar("evolve", total, progress) as tick:
+    with _threads(c.threads), fast_math(device), progress_bar("evolve", total, progress) as tick:
         for it in range(len(history) + 1, c.iterations + 1):
             if stop_after is not None and done_now >= stop_after:
                 break
@@ -331,32 +354,40 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
                        for pop in pops]
             for layer, cells in zip(net.layers, sampled):
                 layer.set_active(cells)
+            net.to(device)  # new cells are built (and seeded) on the CPU
             logits = [torch.tensor([pop.fitness(x) if c.logit_init == "fitness" else 0.0 for x in cells],
-                                   dtype=torch.float32, requires_grad=True) for pop, cells in zip(pops, sampled)]
-            costs = [torch.tensor([cost(i, x) for x in cells], dtype=torch.float32) for i, cells in enumerate(sampled)]
+                                   dtype=torch.float32, device=device, requires_grad=True)
+                      for pop, cells in zip(pops, sampled)]
+            costs = [torch.tensor([cost(i, x) for x in cells], dtype=torch.float32, device=device)
+                     for i, cells in enumerate(sampled)]
             fixed = cost.fixed(num_classes, in_channels)
             params = net.frame_parameters() + [p for layer in net.layers for p in layer.active_parameters()]
             w_opt = torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay, nesterov=True)
             a_opt = torch.optim.Adam(logits, lr=c.arch_lr, betas=(0.5, 0.999))
             gen = epoch_generator(c.seed, it)
-            tot = {"w": [0.0, 0, 0], "a": [0.0, 0, 0]}
+            tot = {"weights": RunningStats(device), "arch": RunningStats(device)}
             net.train()
             for step in range(c.steps_per_iter):
-                iw = torch.randint(len(halves.y_w), (b,), generator=gen)
-                ia = torch.randint(len(halves.y_a), (b,), generator=gen)
+                # drawn on the CPU (the same stream on every accelerator), used on the device
+                iw = torch.randint(len(halves.y_w), (b,), generator=gen).to(device)
+                ia = torch.randint(len(halves.y_a), (b,), generator=gen).to(device)
                 xw = augment(halves.x_w[iw], 1, False, gen)
-                out = net(xw, [a.detach().softmax(-1) for a in logits])
-                loss = F.cross_entropy(out, halves.y_w[iw])
+                with autocast(device, c.precision):
+                    out = net(xw, [a.detach().softmax(-1) for a in logits])
+                    loss = F.cross_entropy(out, halves.y_w[iw])
                 w_opt.zero_grad(set_to_none=True)
-                loss.backward()
+                scaler.scale(loss).backward()
+                scaler.unscale_(w_opt)
                 nn.utils.clip_grad_norm_(params, 5.0)
-                w_opt.step()
-                _acc(tot["w"], loss, out, halves.y_w[iw])
+                scaler.step(w_opt)
+                scaler.update()
+                tot["weights"].add(loss, (out.argmax(1) == halves.y_w[iw]).sum(), len(iw))
                 if step >= c.warmup_steps:
                     xa = augment(halves.x_a[ia], 1, False, gen)
                     probs = [a.softmax(-1) for a in logits]
-                    out = net(xa, probs)
-                    loss = F.cross_entropy(out, halves.y_a[ia])
+                    with autocast(device, "bf16" if c.precision == "bf16" else "fp32"):  # fp16: no loss scaling here
+                        out = net(xa, probs)
+                        loss = F.cross_entropy(out, halves.y_a[ia])
                     total = loss
                     if budget is not None and c.penalty != "none" and c.lambda_res > 0:
                         expected = fixed + sum((p * k).sum() for p, k in zip(probs, costs))
@@ -366,31 +397,31 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
                     net.zero_grad(set_to_none=True)
                     total.backward()
                     a_opt.step()
-                    _acc(tot["a"], loss, out, halves.y_a[ia])
+                    tot["arch"].add(loss, (out.argmax(1) == halves.y_a[ia]).sum(), len(ia))
                 tick()
             for pop, cells, a in zip(pops, sampled, logits):
-                pop.write_back(cells, a.detach().double().numpy(), c.beta)
+                pop.write_back(cells, a.detach().cpu().double().numpy(), c.beta)
                 pop.control(protect=())
             for layer, pop in zip(net.layers, pops):
                 layer.prune(pop.cells())
             rec = {"iteration": it, "seconds": time.perf_counter() - begin,
                    "sampled": [[x.describe() for x in cells] for cells in sampled],
-                   "weights": [[round(float(v), 4) for v in a.detach().softmax(-1)] for a in logits],
+                   "weights": [[round(float(v), 4) for v in a.detach().softmax(-1).cpu()] for a in logits],
                    "top": [[x.key() for x in pop.top(c.top_k)] for pop in pops],
                    "expected_cost": float(cost.fixed(num_classes, in_channels) + sum(
                        float((a.detach().softmax(-1) * k).sum()) for a, k in zip(logits, costs))),
                    "population_sizes": [len(p) for p in pops]}
-            for key, (l, corr, seen) in tot.items():
-                if seen:
-                    rec[f"{'weights' if key == 'w' else 'arch'}_loss"] = l / seen
-                    rec[f"{'weights' if key == 'w' else 'arch'}_acc"] = 100.0 * corr / seen
+            for key, t in tot.items():
+                if t.seen:  # the iteration's one host synchronisation for its statistics
+                    rec[f"{key}_loss"], rec[f"{key}_acc"] = t.mean_loss(), t.accuracy()
             history.append(rec)
             done_now += 1
             if run_dir is not None:
                 atomic_save({"iteration": it, "populations": [p.to_dict() for p in pops],
                              "modules": [[layer.cells[k].cell.to_str() for k in layer.cells] for layer in net.layers],
                              "supernet": net.state_dict(), "rng": rng.bit_generator.state, "history": history,
-                             "seconds": seconds_before + time.perf_counter() - start, "cost_cache": cost.cache},
+                             "seconds": seconds_before + time.perf_counter() - start, "cost_cache": cost.cache,
+                             "scaler": scaler.state_dict()},
                             run_dir / CHECKPOINT)
             if on_iteration is not None:
                 on_iteration(rec)
@@ -400,20 +431,12 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
             "suite": data.name, "split": data.split.name, "budget_madds": c.budget_madds, "device": c.device,
             "max_latency": c.max_latency, "layer_caps": caps, "cost_kind": cost.kind,
             "iterations_done": len(history), "finished": len(history) >= c.iterations or stopped_early,
-            "seconds": None, "config": c.to_dict(), "reference": reference.to_str()}
+            "seconds": None, "config": c.to_dict(), "reference": reference.to_str(),
+            "compute": describe(device, c.precision)}
     space = LearnedSpace(cells, skeleton, name=name, fitness=fitness, info=info)
     register_learned(space)
     seconds = seconds_before + time.perf_counter() - start
-    result = EvolveResult(space, history, seconds, [p.to_dict() for p in pops])
+    result = EvolveResult(space, history, seconds, [p.to_dict() for p in pops], describe(device, c.precision))
     if run_dir is not None and (len(history) >= c.iterations or stopped_early):
         space.save(run_dir / SPACE_FILE)
     return result
-
-
-def _acc(t: list, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor) -> None:
-    t[0] += float(loss.detach()) * len(y)
-    t[1] += int((out.argmax(1) == y).sum())
-    t[2] += len(y)
-
-
-

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from archscout._accelerator import check_accelerator, check_precision
 from archscout.autospace._cells import CELL_OPS, Cell, parse_cell
 from archscout.autospace._supernet import CPU_SKELETON, CellModule, ChoiceSupernet, SequentialNetwork, Skeleton
 from archscout.exceptions import ArchscoutError, InvalidArchError, UnknownNameError
@@ -294,6 +295,10 @@ class SmallOneShotConfig:
         method: "darts" (softmax mixture, first order) or "gdas" (Gumbel hard sample, straight-through;
             tau linear from tau_max to tau_min over the epochs).
         lambda_cost: weight of the expected-MAdds penalty lambda * E[MAdds] / max_macs (needs max_macs).
+        accelerator: compute device (``auto``: CUDA, then MPS, else CPU; ``cpu``, ``cuda``, ``cuda:N``,
+            ``mps``); the supernet is built on the CPU and moved, every draw comes from CPU generators.
+        precision: ``fp32``, or ``bf16`` / ``fp16`` autocast of the weight steps (fp16 with loss scaling;
+            the architecture steps under autocast for bf16 only).
     """
 
     method: str = "darts"
@@ -311,8 +316,12 @@ class SmallOneShotConfig:
     train_images: int | None = 1024
     val_images: int | None = 1024
     seed: int = 0
+    accelerator: str = "auto"
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        check_accelerator(self.accelerator)
+        check_precision(self.precision)
         if self.method not in ("darts", "gdas"):
             raise UnknownNameError("one-shot method for skeleton spaces", self.method, ("darts", "gdas"))
         if self.epochs < 1 or self.batch_size < 2:
@@ -345,66 +354,78 @@ def most_probable_within(space: SkeletonSpace, probs: list[np.ndarray], max_macs
 
 def oneshot_search(space: SkeletonSpace, data, config: SmallOneShotConfig | None = None, *,
                    max_macs: float | None = None) -> dict[str, Any]:
-    """DARTS (first order) or GDAS over a skeleton space; returns arch, probabilities, history, seconds."""
+    """DARTS (first order) or GDAS over a skeleton space; returns arch, probabilities, history, seconds
+    and the compute it ran on."""
+    from archscout._accelerator import RunningStats, autocast, describe, fast_math, grad_scaler, resolve
     from archscout.oneshot._gdas import gumbel_straight_through
     from archscout.train._augment import augment
     from archscout._rundir import epoch_generator, seed_everything
 
     c = config or SmallOneShotConfig()
+    device = resolve(c.accelerator)
     start = time.perf_counter()
-    h = _halves(data, c.seed, c.image_size, c.train_images, c.val_images)
+    h = _halves(data, c.seed, c.image_size, c.train_images, c.val_images).to(device)
     seed_everything(c.seed)
-    net = space.supernet(h.num_classes, h.x_w.shape[1])
-    alphas = [(1e-3 * torch.randn(n)).requires_grad_() for n in space.choices]
+    net = space.supernet(h.num_classes, h.x_w.shape[1]).to(device)  # built and seeded on the CPU
+    alphas = [(1e-3 * torch.randn(n)).to(device).requires_grad_() for n in space.choices]
     w_opt = torch.optim.SGD(net.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay, nesterov=True)
     a_opt = torch.optim.Adam(alphas, lr=c.arch_lr, betas=(0.5, 0.999), weight_decay=c.arch_weight_decay)
-    costs = [torch.tensor(m, dtype=torch.float32) for m in space.layer_macs]
+    scaler = grad_scaler(device, c.precision)
+    arch_precision = "bf16" if c.precision == "bf16" else "fp32"  # no loss scaling in the architecture step
+    costs = [torch.tensor(m, dtype=torch.float32, device=device) for m in space.layer_macs]
     fixed = space.skeleton.fixed_macs(h.num_classes, h.x_w.shape[1])
     history = []
     b = min(c.batch_size, len(h.y_w), len(h.y_a))
     steps = max(1, min(len(h.y_w), len(h.y_a)) // b)
-    for epoch in range(1, c.epochs + 1):
-        gen = epoch_generator(c.seed, epoch)
-        tau = c.tau_max - (c.tau_max - c.tau_min) * (epoch - 1) / max(1, c.epochs - 1)
-        ow, oa = torch.randperm(len(h.y_w), generator=gen), torch.randperm(len(h.y_a), generator=gen)
-        lr = c.lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / c.epochs))
-        for g in w_opt.param_groups:
-            g["lr"] = lr
-        net.train()
-        tot = [0.0, 0, 0]
+    with fast_math(device):
+        for epoch in range(1, c.epochs + 1):
+            gen = epoch_generator(c.seed, epoch)
+            tau = c.tau_max - (c.tau_max - c.tau_min) * (epoch - 1) / max(1, c.epochs - 1)
+            # drawn on the CPU (the same stream on every accelerator), used on the device
+            ow, oa = (torch.randperm(n, generator=gen).to(device) for n in (len(h.y_w), len(h.y_a)))
+            lr = c.lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / c.epochs))
+            for g in w_opt.param_groups:
+                g["lr"] = lr
+            net.train()
+            tot = RunningStats(device)
 
-        def forward(x):
-            if c.method == "darts":
-                return net(x, [a.softmax(-1) for a in alphas])
-            hard, idx = zip(*(gumbel_straight_through(a, tau, gen) for a in alphas))
-            return net(x, list(hard), index=[int(j) for j in idx])
+            def forward(x, precision):
+                if c.method == "darts":
+                    weights = [a.softmax(-1) for a in alphas]
+                    with autocast(device, precision):
+                        return net(x, weights)
+                hard, idx = zip(*(gumbel_straight_through(a, tau, gen) for a in alphas))
+                with autocast(device, precision):  # the sampled cells: a host synchronisation (control flow)
+                    return net(x, list(hard), index=[int(j) for j in idx])
 
-        for s in range(steps):
-            iw, ia = ow[s * b:(s + 1) * b], oa[s * b:(s + 1) * b]
-            xw, xa = augment(h.x_w[iw], 1, False, gen), augment(h.x_a[ia], 1, False, gen)
-            logits = forward(xw)
-            loss = F.cross_entropy(logits, h.y_w[iw])
-            w_opt.zero_grad(set_to_none=True)
-            a_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-            w_opt.step()
-            tot[0] += float(loss.detach()) * len(iw)
-            tot[1] += int((logits.argmax(1) == h.y_w[iw]).sum())
-            tot[2] += len(iw)
-            a_opt.zero_grad(set_to_none=True)
-            aloss = F.cross_entropy(forward(xa), h.y_a[ia])
-            if c.lambda_cost and max_macs:
-                exp = fixed + sum((a.softmax(-1) * m).sum() for a, m in zip(alphas, costs))
-                aloss = aloss + c.lambda_cost * exp / max_macs
-            net.zero_grad(set_to_none=True)
-            aloss.backward()
-            a_opt.step()
-        probs = [a.detach().softmax(-1).numpy() for a in alphas]
-        history.append({"epoch": epoch, "loss": tot[0] / tot[2], "train_acc": 100.0 * tot[1] / tot[2],
-                        "argmax": space.to_str(space.make([int(p.argmax()) for p in probs]))})
-    probs = [a.detach().softmax(-1).double().numpy() for a in alphas]
+            for s in range(steps):
+                iw, ia = ow[s * b:(s + 1) * b], oa[s * b:(s + 1) * b]
+                xw, xa = augment(h.x_w[iw], 1, False, gen), augment(h.x_a[ia], 1, False, gen)
+                logits = forward(xw, c.precision)
+                with autocast(device, c.precision):
+                    loss = F.cross_entropy(logits, h.y_w[iw])
+                w_opt.zero_grad(set_to_none=True)
+                a_opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.unscale_(w_opt)
+                nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+                scaler.step(w_opt)
+                scaler.update()
+                tot.add(loss, (logits.argmax(1) == h.y_w[iw]).sum(), len(iw))
+                a_opt.zero_grad(set_to_none=True)
+                aloss = F.cross_entropy(forward(xa, arch_precision), h.y_a[ia])
+                if c.lambda_cost and max_macs:
+                    exp = fixed + sum((a.softmax(-1) * m).sum() for a, m in zip(alphas, costs))
+                    aloss = aloss + c.lambda_cost * exp / max_macs
+                net.zero_grad(set_to_none=True)
+                aloss.backward()
+                a_opt.step()
+            probs = [a.detach().softmax(-1).cpu().numpy() for a in alphas]
+            history.append({"epoch": epoch, "loss": tot.mean_loss(), "train_acc": tot.accuracy(),
+                            "argmax": space.to_str(space.make([int(p.argmax()) for p in probs]))})
+    probs = [a.detach().softmax(-1).cpu().double().numpy() for a in alphas]
     arch = most_probable_within(space, probs, max_macs)
     return {"method": c.method, "space": space.name, "arch": arch, "arch_str": space.to_str(arch),
             "probs": [p.tolist() for p in probs], "macs": space.macs(arch, h.num_classes, h.x_w.shape[1]),
-            "history": history, "seconds": time.perf_counter() - start, "config": asdict(c)}
+            "history": history, "seconds": time.perf_counter() - start, "config": asdict(c),
+            "compute": describe(device, c.precision)}

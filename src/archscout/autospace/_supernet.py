@@ -141,7 +141,7 @@ class MixedLayer(nn.Module):
             out = self.cells[self.active[index]](x)
             return out if weights is None else out * weights[index]
         if weights is None:
-            weights = torch.full((len(self.active),), 1.0 / len(self.active))
+            weights = torch.full((len(self.active),), 1.0 / len(self.active), device=x.device)
         return sum(w * self.cells[k](x) for w, k in zip(weights, self.active))
 
 

@@ -19,6 +19,17 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
+def compute_options(f):
+    """``--accelerator`` and ``--precision`` (None when not given: the config's defaults, auto and fp32)."""
+    from archscout._accelerator import PRECISIONS
+
+    f = click.option("--precision", default=None, type=click.Choice(PRECISIONS),
+                     help="fp32, or mixed precision bf16 / fp16 [fp32].")(f)
+    return click.option("--accelerator", default=None, metavar="NAME",
+                        help="Compute device: auto (CUDA, then MPS, else CPU), cpu, cuda, cuda:N or mps [auto]. "
+                             "Not --device, the hardware whose latency is budgeted.")(f)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print one line ``error: ...`` and exit 2 (``--debug`` re-raises)."""
     args = sys.argv[1:] if argv is None else argv

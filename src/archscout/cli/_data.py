@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from archscout.cli._app import cli
+from archscout.cli._app import cli, compute_options
 
 
 @cli.group()
@@ -76,16 +76,18 @@ def data_list(as_json: bool) -> None:
 @click.option("--image-size", type=click.IntRange(min=4), default=None, help="Image size (default: the suite's).")
 @click.option("--data-root", default=None, help="Folder of the suite's source (Fashion-MNIST's idx files) or of a "
               "named DomainBed dataset (--suite PACS).")
+@compute_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (no progress).")
 def data_shift(suite: str, split: str, trials: int, seed: int, legacy: bool, no_calibrate: bool, dim_z: int,
                epochs: int, samples: int, per_domain: int | None, image_size: int | None, data_root: str | None,
-               as_json: bool) -> None:
+               accelerator: str | None, precision: str | None, as_json: bool) -> None:
     """Diversity and correlation shift (OoD-Bench) between a split's training and test domains.
 
     An environment classifier learns to tell the two sides apart; Gaussian KDEs of its features give
     diversity (support one side lacks) and correlation (label-feature relations that change). Both
     lie in [0, 1]; calibration puts an iid version of the data at 0.005-0.01.
     """
+    from archscout.cli._oneshot import run_only
     from archscout.data import load_split
     from archscout.data._shift_metrics import ShiftMetricsConfig, ShiftMetricWarning, measure_shift
     from archscout.exceptions import ArchscoutError
@@ -94,7 +96,7 @@ def data_shift(suite: str, split: str, trials: int, seed: int, legacy: bool, no_
         raise ArchscoutError(f"--epochs {epochs} must be at least 2 (cosine, then SWA)")
     config = ShiftMetricsConfig(trials=trials, seed=seed, formula="legacy" if legacy else "current",
                                 calibrate=not no_calibrate, dim_z=dim_z, epochs=epochs, swa_start=epochs // 2,
-                                samples=samples)
+                                samples=samples, **run_only(accelerator, precision))
     if per_domain is not None and per_domain < 2:
         raise ArchscoutError(f"--per-domain {per_domain} must be at least 2")
     domains = load_split(suite, split, per_domain=per_domain, size=image_size, root=data_root)

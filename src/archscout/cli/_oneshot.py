@@ -10,9 +10,18 @@ from typing import Any
 
 import click
 
-from archscout.cli._app import cli
+from archscout.cli._app import cli, compute_options
 
 NEAR_UNIFORM = 0.99  # a final mean edge entropy above this share of the uniform one is flagged
+
+
+def run_only(accelerator: str | None, precision: str | None) -> dict[str, str]:
+    """``--accelerator`` / ``--precision`` as config fields (those not given keep the config's defaults);
+    an absent accelerator is a one-line error here, before any data are loaded."""
+    from archscout._accelerator import resolve
+
+    resolve(accelerator or "auto")
+    return {k: v for k, v in (("accelerator", accelerator), ("precision", precision)) if v is not None}
 
 
 def nb201_lookup(index: int) -> dict[str, dict[str, float | None]]:
@@ -47,14 +56,15 @@ def nb201_lookup(index: int) -> dict[str, dict[str, float | None]]:
               help="Seed of the generated domains.")
 @click.option("--data-root", default=None, help="Source folder of the suite (Fashion-MNIST idx files) or dataset.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Torch threads.")
+@compute_options
 @click.option("--name", default=None, help="Run name [METHOD-SPACE-SUITE-SPLIT[-DEVICE-MS]-sSEED].")
 @click.option("--run-dir", default="runs", show_default=True, help="Parent of the run directory.")
 @click.option("--list", "list_only", is_flag=True, help="List the methods and the spaces they support.")
 @click.option("--json", "as_json", is_flag=True, help="Print result.json's summary as one JSON object.")
 def oneshot_cmd(method: str, space: str, suite: str, split: str, device: str | None, max_latency: float | None,
                 cost_weight: float, profile: str, epochs: int | None, seed: int, data_seed: int,
-                data_root: str | None, threads: int, name: str | None, run_dir: str, list_only: bool,
-                as_json: bool) -> None:
+                data_root: str | None, threads: int, accelerator: str | None, precision: str | None,
+                name: str | None, run_dir: str, list_only: bool, as_json: bool) -> None:
     """Search an architecture with a one-shot method on the training domains of a split.
 
     Writes RUN_DIR/NAME/: config.json, checkpoint.pt (every epoch) and result.json (derived arch,
@@ -72,7 +82,7 @@ def oneshot_cmd(method: str, space: str, suite: str, split: str, device: str | N
         raise UnknownNameError(f"space for {method}", space, algo.spaces)
     if max_latency is not None and device is None:
         raise ArchscoutError("--max-latency needs --device (e.g. --device raspi4)")
-    overrides: dict[str, Any] = {"seed": seed, "threads": threads}
+    overrides: dict[str, Any] = {"seed": seed, "threads": threads, **run_only(accelerator, precision)}
     if epochs is not None:
         overrides["epochs"] = epochs
     config = get_profile(method, profile, **overrides)
@@ -87,7 +97,8 @@ def oneshot_cmd(method: str, space: str, suite: str, split: str, device: str | N
     result = algo.search(space, data, config, cost=cost, run_dir=Path(run_dir) / name, progress=not as_json)
     out: dict[str, Any] = {"method": method, "space": space, "arch": result.arch_str, "arch_index": result.arch_index,
                            "suite": data.name, "split": data.split.name, "profile": profile, "seed": seed,
-                           "search_seconds": result.seconds, "run_dir": str(Path(run_dir) / name)}
+                           "search_seconds": result.seconds, "run_dir": str(Path(run_dir) / name),
+                           "compute": result.compute}
     entropy = result.history[-1].get("entropy") if result.history else None
     if entropy is not None:  # how far the distribution moved from uniform, so that a user can judge the result
         out["entropy"] = {"final": entropy, "uniform": math.log(result.distribution.shape[-1])}

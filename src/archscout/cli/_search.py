@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from archscout.cli._app import cli
+from archscout.cli._app import cli, compute_options
 from archscout.exceptions import ArchscoutError
 
 _DATASETS = {"nb201": "cifar10", "fbnet": "cifar100"}
@@ -36,12 +36,13 @@ COUNT = _Count()
 
 # Options of the main job (archscout search without --multi-trial); none of them applies to --multi-trial.
 _MAIN_OPTIONS = ("suite", "split", "data_root", "data_seed", "per_domain", "image_size", "device", "max_latency",
-                 "method", "baseline_method", "profile", "seeds", "threads")
+                 "method", "baseline_method", "profile", "seeds", "threads", "accelerator", "precision")
 # Options of the multi-trial search only.
 _MULTI_OPTIONS = ("dataset", "objectives", "constraints", "strategy", "trials", "seed", "storage", "evaluator",
-                  "executor", "ray_address", "signal", "min_epochs")
+                  "executor", "ray_address", "gpus_per_trial", "signal", "min_epochs")
 # Main-job options that also set the training evaluator's task (--multi-trial --evaluator train).
-_TRAIN_TASK_OPTIONS = ("suite", "split", "data_root", "data_seed", "per_domain", "image_size", "profile", "threads")
+_TRAIN_TASK_OPTIONS = ("suite", "split", "data_root", "data_seed", "per_domain", "image_size", "profile", "threads",
+                       "accelerator", "precision")
 
 
 @cli.command("search")
@@ -77,6 +78,8 @@ _TRAIN_TASK_OPTIONS = ("suite", "split", "data_root", "data_seed", "per_domain",
 @click.option("--workers", type=COUNT, default=None, help="Evaluations in flight [1]; main job: trainings at "
               "once (its search's trials, its baselines) [2].")
 @click.option("--ray-address", default=None, help="Ray cluster to join (executor ray); local Ray otherwise.")
+@click.option("--gpus-per-trial", type=click.FloatRange(min=0), default=None, help="[executor ray] GPUs reserved for "
+              "each training (fractions allowed: 0.25 runs four on one GPU) [0].")
 @click.option("--suite", default=None, help="[main job] Shift suite (fmnist-shift, digits-shift), a folder in "
               "DomainBed's layout ROOT/DOMAIN/CLASS/IMAGE, or PACS/VLCS/... with --data-root [fmnist-shift].")
 @click.option("--split", default=None, help="[main job] Split [style-lodo-noise; a folder: lodo-<its last domain>].")
@@ -99,6 +102,7 @@ _TRAIN_TASK_OPTIONS = ("suite", "split", "data_root", "data_seed", "per_domain",
 @click.option("--seeds", type=COUNT, default=None, help="[main job] Training seeds 0..N-1 of every arch (mean and "
               "std over them; the searches use seed 0) [1].")
 @click.option("--threads", type=COUNT, default=None, help="[main job] Torch threads [1].")
+@compute_options
 @click.option("--json", "as_json", is_flag=True, help="Print result.json (multi-trial; no progress bar) or the main "
               "job's summary of it.")
 @click.pass_context
@@ -108,7 +112,8 @@ def search(ctx: click.Context, multi_trial: bool, space: str, dataset: str | Non
            workers: int, ray_address: str | None, suite: str | None, split: str | None, data_root: str | None, data_seed: int | None,
            per_domain: int | None, image_size: int | None, device: str | None, max_latency: str | None,
            method: str | None, baseline_method: str | None, profile: str | None, seeds: int | None,
-           threads: int | None, as_json: bool) -> None:
+           threads: int | None, accelerator: str | None, precision: str | None, gpus_per_trial: float | None,
+           as_json: bool) -> None:
     """Search for architectures; re-running the same command resumes the run.
 
     Without --multi-trial, the main job: a search on the training domains under a latency budget on a
@@ -132,7 +137,8 @@ def search(ctx: click.Context, multi_trial: bool, space: str, dataset: str | Non
         _main_job(space=space, name=name, run_dir=run_dir, suite=suite, split=split, data_root=data_root,
                  data_seed=data_seed, per_domain=per_domain, image_size=image_size, device=device,
                  max_latency=max_latency, method=method, baseline_method=baseline_method, profile=profile,
-                 seeds=seeds, threads=threads, workers=workers, as_json=as_json)
+                 seeds=seeds, threads=threads, workers=workers, accelerator=accelerator, precision=precision,
+                 as_json=as_json)
         return
     allowed = _TRAIN_TASK_OPTIONS if evaluator == "train" else ()
     wrong = [p for p in _MAIN_OPTIONS if p in given and p not in allowed]
@@ -151,7 +157,8 @@ def search(ctx: click.Context, multi_trial: bool, space: str, dataset: str | Non
         from archscout.pipeline import training_task
 
         options = training_task(suite=suite, split=split, data_root=data_root, data_seed=data_seed,
-                                per_domain=per_domain, image_size=image_size, profile=profile, threads=threads)
+                                per_domain=per_domain, image_size=image_size, profile=profile, threads=threads,
+                                **{k: v for k, v in (("accelerator", accelerator), ("precision", precision)) if v})
         if signal is not None:
             options["signal"] = signal
         if min_epochs is not None:
@@ -171,7 +178,7 @@ def search(ctx: click.Context, multi_trial: bool, space: str, dataset: str | Non
                       re.sub(r"[^A-Za-z0-9._-]", "_", f"{space}-train-{Path(str(options['suite'])).name}-"
                                                              f"{options['split']}-{strategy}-seed{seed}")),
         executor=executor or ("inline" if workers == 1 else "process"),
-        n_workers=workers, ray_address=ray_address)
+        n_workers=workers, ray_address=ray_address, gpus_per_trial=gpus_per_trial or 0.0)
     result = _run(config, progress=not as_json)
     if as_json:
         click.echo(json.dumps(result))
@@ -239,14 +246,15 @@ def _main_job(*, space: str, name: str | None, run_dir: str, suite: str | None, 
               data_root: str | None, data_seed: int | None, per_domain: int | None, image_size: int | None,
               device: str | None, max_latency: str | None, method: str | None, baseline_method: str | None,
               profile: str | None, seeds: int | None, threads: int | None, workers: int | None,
-              as_json: bool) -> None:
+              accelerator: str | None, precision: str | None, as_json: bool) -> None:
     from archscout.pipeline import MainJobConfig, run_main_job
 
     kwargs: dict[str, Any] = {"space": space, "run_dir": run_dir}
     for key, value in (("name", name), ("suite", suite), ("split", split), ("data_root", data_root),
                        ("data_seed", data_seed), ("per_domain", per_domain), ("image_size", image_size),
                        ("device", device), ("method", method), ("baseline_method", baseline_method),
-                       ("profile", profile), ("threads", threads), ("workers", workers)):
+                       ("profile", profile), ("threads", threads), ("workers", workers),
+                       ("accelerator", accelerator), ("precision", precision)):
         if value is not None:
             kwargs[key] = value
     if max_latency is not None:

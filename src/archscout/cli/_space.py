@@ -16,7 +16,8 @@ from typing import Any
 
 import click
 
-from archscout.cli._app import cli
+from archscout.cli._app import cli, compute_options
+from archscout.cli._oneshot import run_only
 from archscout._io import read_json
 from archscout.exceptions import ArchscoutError, UnknownNameError
 
@@ -52,14 +53,17 @@ def space_group() -> None:
 @click.option("--per-domain", type=click.IntRange(min=2), default=500, show_default=True,
               help="Images per domain of the suite.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Torch threads.")
+@compute_options
 @click.option("--name", default=None, help="Name of the learned space (and of its run directory).")
 @click.option("--run-dir", default="runs", show_default=True, help="Parent of the run directory.")
 @click.option("--out", default=None, help="Also write the learned space to this file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (no progress bar).")
 def evolve_cmd(base: str, suite: str, split: str, dataset: str, budget_madds: float | None, device: str | None,
                max_latency: float | None, profile: str, iterations: int | None, top_k: int | None, seed: int,
-               per_domain: int, threads: int, name: str | None, run_dir: str, out: str | None, as_json: bool) -> None:
+               per_domain: int, threads: int, accelerator: str | None, precision: str | None, name: str | None,
+               run_dir: str, out: str | None, as_json: bool) -> None:
     """Evolve a learned search space and write it (RUN_DIR/NAME/space.json, and --out)."""
+    compute = run_only(accelerator, precision)  # checked for both bases (the nb201 base trains nothing)
     if base not in BASES:
         raise UnknownNameError("base space", base, BASES)
     if profile not in PROFILES:
@@ -85,7 +89,7 @@ def evolve_cmd(base: str, suite: str, split: str, dataset: str, budget_madds: fl
     if top_k is not None:
         over["top_k"] = top_k
     config = EvolveConfig(**over, budget_madds=budget_madds, device=device, max_latency=max_latency, seed=seed,
-                          threads=threads)
+                          threads=threads, **compute)
     data = load_split(suite, split, per_domain=per_domain, size=config.image_size)
     run_name = name or f"space-fbnet-small-{suite}-{split}-s{seed}"
     rd = Path(run_dir) / run_name

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from archscout.cli._app import cli
+from archscout.cli._app import cli, compute_options
 from archscout.exceptions import ArchscoutError
 
 
@@ -66,13 +66,14 @@ def _default_name(space: str, arch_str: str, index: int | None, suite: str, spli
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
               help="Torch threads. One holds up on busy cores; 2 was 1.7x faster on 2 idle cores but up to 13x "
                    "slower on busy ones.")
+@compute_options
 @click.option("--name", default=None, help="Run name [SPACE-ARCH-SUITE-SPLIT-sSEED].")
 @click.option("--run-dir", default="runs", show_default=True, help="Parent of the run directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print result figures as one JSON object (no progress bar).")
 def train_cmd(space: str, arch: str, suite: str, split: str, seed: int, data_seed: int, epochs: int | None,
               batch_size: int | None, lr: float | None, net: tuple[str, ...], per_domain: int | None,
-              image_size: int | None, data_root: str | None, selection: str, threads: int, name: str | None,
-              run_dir: str, as_json: bool) -> None:
+              image_size: int | None, data_root: str | None, selection: str, threads: int,
+              accelerator: str | None, precision: str | None, name: str | None, run_dir: str, as_json: bool) -> None:
     """Train one architecture (ERM) on the training domains of a split and report in- and
     out-of-distribution accuracy at the epoch the selection rule picks.
 
@@ -88,7 +89,8 @@ def train_cmd(space: str, arch: str, suite: str, split: str, seed: int, data_see
     sp = get_space(space)
     parsed = sp.parse(arch)
     data = load_split(suite, split, seed=data_seed, size=image_size, per_domain=per_domain, root=data_root)
-    overrides = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr)) if v is not None}
+    overrides = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr),
+                                   ("accelerator", accelerator), ("precision", precision)) if v is not None}
     config = TrainConfig(seed=seed, net=_net_settings(net), threads=threads, **overrides)
     index = arch_index(sp, parsed)
     name = name or _default_name(space, sp.to_str(parsed), index, suite, data.split.name, seed)

@@ -37,6 +37,12 @@ class Domain:
         index = torch.as_tensor(np.asarray(index), dtype=torch.long)
         return Domain(self.name, self.x[index], self.y[index])
 
+    def to(self, device: "torch.device | str") -> "Domain":
+        """The domain with its tensors on ``device`` (itself when already there)."""
+        if self.x.device == torch.device(device):
+            return self
+        return Domain(self.name, self.x.to(device), self.y.to(device))
+
 
 @dataclass(frozen=True)
 class Split:

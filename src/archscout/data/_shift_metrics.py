@@ -6,6 +6,11 @@ The estimate follows algorithms.md §12: label-shift-free balancing, an environm
 features z span the shift, Gaussian KDEs of z, importance-sampled integrals with thresholds eps_div
 and eps_cor, calibrated on an iid version of the same data. The CPU profile (§13) replaces the
 pretrained ResNet-18 by a small CNN trained from scratch; the figures depend on that backbone.
+
+The environment classifier trains on ``accelerator`` (built and seeded on the CPU, then moved; every
+draw from CPU generators, so ``cpu`` gives exactly the results of a CPU-only install), its training
+forward passes under autocast for ``precision`` bf16 / fp16 (fp16 with loss scaling); its features
+for the KDEs are computed in fp32.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from archscout._accelerator import (autocast, check_accelerator, check_precision, describe, fast_math, grad_scaler,
+                                    resolve)
 from archscout.data._domains import DatasetError, DomainData, holdout
 from archscout.exceptions import ArchscoutError
 
@@ -65,8 +72,12 @@ class ShiftMetricsConfig:
     swa_lr: float = 0.025
     momentum: float = 0.9
     weight_decay: float = 1e-4
+    accelerator: str = "auto"  # compute device: auto (CUDA, then MPS, else CPU), cpu, cuda, cuda:N, mps
+    precision: str = "fp32"  # fp32, or autocast bf16 / fp16 of the classifier's training
 
     def __post_init__(self) -> None:
+        check_accelerator(self.accelerator)
+        check_precision(self.precision)
         _check(self.formula in FORMULAS, f"unknown formula {self.formula!r}; choose from: current, legacy")
         for name in ("trials", "samples", "calibration_iters", "dim_z", "width", "batch_size"):
             _check(getattr(self, name) >= 1, f"{name} {getattr(self, name)} must be a positive number")
@@ -202,31 +213,36 @@ def train_env_classifier(xp: torch.Tensor, yp: torch.Tensor, xq: torch.Tensor, y
                          num_classes: int, config: ShiftMetricsConfig, seed: int) -> EnvClassifier:
     """SGD on batches of ``batch_size`` from p plus as many from q; cosine per step from lr to swa_lr
     over the first ``swa_start`` epochs, then SWA (lr held at swa_lr); returns the SWA model with
-    recomputed BN statistics, in eval mode."""
+    recomputed BN statistics, in eval mode. Trains on the device of ``xp`` (built on the CPU, moved)."""
     cfg = config
+    device = xp.device
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = EnvClassifier(SmallCNN(tuple(xp.shape[1:]), cfg.width), num_classes, cfg.dim_z)
+    model = EnvClassifier(SmallCNN(tuple(xp.shape[1:]), cfg.width), num_classes, cfg.dim_z).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    scaler = grad_scaler(device, cfg.precision)
     bs = cfg.batch_size
     steps = min(len(yp), len(yq)) // bs
     _check(steps >= 1, f"{min(len(yp), len(yq))} training samples per side: fewer than one batch of {bs}")
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps * cfg.swa_start), eta_min=cfg.swa_lr)
     swa = torch.optim.swa_utils.AveragedModel(model)
-    e = torch.cat([torch.zeros(bs, dtype=torch.long), torch.ones(bs, dtype=torch.long)])
+    e = torch.cat([torch.zeros(bs, dtype=torch.long), torch.ones(bs, dtype=torch.long)]).to(device)
     batches = []
     for epoch in range(1, cfg.epochs + 1):
-        pp, pq = torch.randperm(len(yp), generator=gen), torch.randperm(len(yq), generator=gen)
+        # drawn on the CPU (the same stream on every accelerator), used on the device
+        pp, pq = (torch.randperm(n, generator=gen).to(device) for n in (len(yp), len(yq)))
         batches = []
         model.train()
         for i in range(steps):
             bp, bq = pp[i * bs:(i + 1) * bs], pq[i * bs:(i + 1) * bs]
             x, y = torch.cat([xp[bp], xq[bq]]), torch.cat([yp[bp], yq[bq]])
             batches.append((x, y))
-            loss = F.cross_entropy(model(x, y)[1], e)
+            with autocast(device, cfg.precision):
+                loss = F.cross_entropy(model(x, y)[1], e)
             opt.zero_grad()
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             if epoch <= cfg.swa_start:
                 sched.step()
             else:
@@ -239,12 +255,12 @@ def train_env_classifier(xp: torch.Tensor, yp: torch.Tensor, xq: torch.Tensor, y
 @torch.no_grad()
 def _features_and_accuracy(model: EnvClassifier, x: torch.Tensor, y: torch.Tensor, side: int,
                            chunk: int = 512) -> tuple[np.ndarray, float]:
-    zs, correct = [], 0
+    zs, correct = [], torch.zeros((), dtype=torch.long, device=x.device)
     for i in range(0, len(y), chunk):
         z, logits = model(x[i:i + chunk], y[i:i + chunk])
         zs.append(z)
-        correct += int((logits.argmax(1) == side).sum())
-    return torch.cat(zs).double().numpy(), correct / len(y)
+        correct += (logits.argmax(1) == side).sum()
+    return torch.cat(zs).double().cpu().numpy(), int(correct) / len(y)
 
 
 # --- 3. densities and the two shifts ---------------------------------------------------------------
@@ -411,6 +427,7 @@ class ShiftResult:
     other: Estimate
     per_trial: list[dict]  # seed, samples per side, env-classifier accuracy on held-out data, skipped classes
     seconds: float
+    compute: dict | None = None  # accelerator, its name, torch and CUDA versions, precision
 
     @property
     def calibrated(self) -> bool:
@@ -429,7 +446,8 @@ class ShiftResult:
                "trials": self.config.trials, "seed": self.config.seed, "calibrated": self.calibrated}
         out.update(self.estimate.to_dict())
         out["other_formula"] = self.other.to_dict()
-        out.update(per_trial=self.per_trial, config=asdict(self.config), seconds=round(self.seconds, 2))
+        out.update(per_trial=self.per_trial, config=asdict(self.config), compute=self.compute,
+                   seconds=round(self.seconds, 2))
         return _json_safe(out)
 
 
@@ -444,8 +462,9 @@ def _json_safe(v):
 
 def _trial(x: torch.Tensor, y: torch.Tensor, n_p: int, num_classes: int, cfg: ShiftMetricsConfig, seed: int,
            force_iid: bool) -> tuple[Densities, dict]:
-    """Balance, split, train the environment classifier, embed the held-out samples, fit the KDEs."""
-    yn = y.numpy()
+    """Balance, split, train the environment classifier, embed the held-out samples, fit the KDEs (x, y on
+    the classifier's device)."""
+    yn = y.cpu().numpy()
     sides = prepare_sides(yn[:n_p], yn[n_p:], seed, force_iid=force_iid, holdout_fraction=cfg.holdout_fraction,
                           max_per_class=cfg.max_per_class)
     (pin, pout), (qin, qout) = sides["p"], sides["q"]
@@ -474,6 +493,7 @@ def measure_shift(data: DomainData | str, split: str | None = None, *, config: S
         r.diversity, r.correlation   # (mean, std) pairs; r.to_dict() has everything
     """
     cfg = config or ShiftMetricsConfig()
+    device = resolve(cfg.accelerator)
     if isinstance(data, str):
         from archscout.data._load import load_split
 
@@ -482,6 +502,7 @@ def measure_shift(data: DomainData | str, split: str | None = None, *, config: S
     say = progress or (lambda message: None)
     start = time.perf_counter()
     x, y = torch.cat([d.x for d in data.train + data.test]), torch.cat([d.y for d in data.train + data.test])
+    x, y = x.to(device), y.to(device)  # resident for every trial
     n_p = sum(len(d) for d in data.train)
     seeds = [cfg.seed + t for t in range(cfg.trials)]
 
@@ -493,8 +514,9 @@ def measure_shift(data: DomainData | str, split: str | None = None, *, config: S
             out.append(_trial(x, y, n_p, data.num_classes, cfg, s, force_iid))
         return [d for d, _ in out], [i for _, i in out]
 
-    iid = run(True)[0] if cfg.calibrate else None
-    dens, infos = run(False)
+    with fast_math(device):
+        iid = run(True)[0] if cfg.calibrate else None
+        dens, infos = run(False)
     say("estimating the shifts")
 
     def estimate(formula: str) -> Estimate:
@@ -508,4 +530,5 @@ def measure_shift(data: DomainData | str, split: str | None = None, *, config: S
         warnings.simplefilter("ignore", ShiftMetricWarning)
         other_est = estimate(other)
     main_est = estimate(cfg.formula)
-    return ShiftResult(data.name, data.split.name, cfg, main_est, other_est, infos, time.perf_counter() - start)
+    return ShiftResult(data.name, data.split.name, cfg, main_est, other_est, infos, time.perf_counter() - start,
+                       describe(device, cfg.precision))

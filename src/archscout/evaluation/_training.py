@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from archscout._accelerator import resolve
 from archscout._io import atomic_write_json, read_json
 from archscout.evaluation._base import Evaluation, Evaluator
 from archscout.exceptions import ArchscoutError, UnknownNameError
@@ -81,6 +82,9 @@ class TrainingEvaluator(Evaluator):
         min_epochs, eta: multi-fidelity rungs (None: every arch trains ``epochs``).
         report_heldout: measure the held-out accuracy after training (``reported`` only).
         threads: torch threads of a training.
+        accelerator, precision: where and how a training computes (``TrainConfig``'s); like ``threads``,
+            not part of a study's identity. On a Ray cluster whose driver has no GPU, keep ``auto``: each
+            actor then finds the GPU Ray gave it.
 
     Example:
         >>> ev = TrainingEvaluator("nb201", TrainingTask("digits-shift", "correlation", train={"epochs": 1}))
@@ -90,14 +94,17 @@ class TrainingEvaluator(Evaluator):
     def __init__(self, space: str = "nb201", task: TrainingTask | None = None, *, data: Any = None,
                  signal: str = "val_acc", limits: dict[str, float] | None = None, run_dir: str | Path | None = None,
                  min_epochs: int | None = None, eta: int = 3, report_heldout: bool = True,
-                 threads: int | None = 1, cost_dataset: str = "cifar10"):
+                 threads: int | None = 1, accelerator: str = "auto", precision: str = "fp32",
+                 cost_dataset: str = "cifar10"):
         from archscout.train import TrainConfig
 
         if signal not in SIGNALS:
             raise UnknownNameError("search signal", signal, SIGNALS)
         self.space = get_space(space)
         self.task = task or TrainingTask()
-        self.config = TrainConfig(**{**self.task.train, "threads": threads})
+        self.config = TrainConfig(**{**self.task.train, "threads": threads, "accelerator": accelerator,
+                                     "precision": precision})
+        resolve(accelerator)  # absent: one line here, in the driver, not a failed trial per arch
         if min_epochs is not None and not (isinstance(min_epochs, int) and 1 <= min_epochs):
             raise ArchscoutError(f"min_epochs {min_epochs!r} must be a positive number of epochs")
         if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:

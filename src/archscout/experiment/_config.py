@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from archscout._rundir import RUN_ONLY
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.hardware import resolve_metric
 
@@ -14,7 +15,7 @@ _MAXIMIZE = ("valid_acc", "train_acc", "test_acc")
 _CONSTRAINT_RE = re.compile(r"^\s*([\w@.-]+)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
-RUN_ONLY_OPTIONS = ("threads", "run_dir")  # evaluator options that may change when a study resumes
+RUN_ONLY_OPTIONS = (*RUN_ONLY, "run_dir")  # evaluator options that may change when a study resumes
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ class ExperimentConfig:
     arguments of the strategy (e.g. ``prior``'s ``allowed``). ``n_trials`` counts every trial of
     the study (the ones of earlier runs and of other drivers included): re-running resumes.
     ``executor`` ``inline`` | ``process`` | ``ray`` runs up to ``n_workers`` evaluations at once;
-    ``ray_address`` joins a Ray cluster (a local Ray instance otherwise). ``evaluator`` names the
+    ``ray_address`` joins a Ray cluster (a local Ray instance otherwise); ``gpus_per_trial`` reserves
+    GPUs (fractions allowed) for each of its trainings. ``evaluator`` names the
     evaluator factory (``tabular`` answers from NB201/FBNet tables, ``train`` trains each arch on a
     suite's split) and ``evaluator_options`` are its keyword arguments (``train``: suite, split, train,
     signal, min_epochs, ...; its per-arch runs go to ``RUN/train/`` and the ``<=`` constraints on
@@ -86,8 +88,14 @@ class ExperimentConfig:
     executor: str = "inline"
     n_workers: int = 1
     ray_address: str | None = None
+    gpus_per_trial: float = 0.0
 
     def __post_init__(self) -> None:
+        if isinstance(self.gpus_per_trial, bool) or not isinstance(self.gpus_per_trial, (int, float)) \
+                or not self.gpus_per_trial >= 0:
+            raise ArchscoutError(f"gpus_per_trial {self.gpus_per_trial!r} must be a number >= 0 (fractions allowed)")
+        if self.gpus_per_trial and self.executor != "ray":
+            raise ArchscoutError(f"gpus_per_trial needs executor 'ray' (got {self.executor!r})")
         if isinstance(self.n_trials, bool) or not isinstance(self.n_trials, int) or self.n_trials <= 0:
             raise ArchscoutError(f"budget n_trials={self.n_trials} must be a positive number of trials")
         if not _NAME_RE.match(self.name):

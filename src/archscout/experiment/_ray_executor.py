@@ -1,7 +1,9 @@
 """The Ray executor: ``n_workers`` Ray actors, each holding one evaluator (``pip install 'archscout[ray]'``).
 
 ``ray_address`` joins an existing cluster (``ray://host:10001`` or ``auto``); without it a local Ray
-instance is started with ``n_workers`` CPUs and stopped at the end. Only evaluations run on Ray:
+instance is started with ``n_workers`` CPUs and stopped at the end. ``gpus_per_trial`` (fractions allowed,
+e.g. 0.25: four trainings share a GPU) reserves GPUs for each actor; Ray then sets its
+``CUDA_VISIBLE_DEVICES``, so an evaluator's ``accelerator="auto"`` finds its GPU. Only evaluations run on Ray:
 the driver keeps the study (so the storage need not be reachable from the cluster).
 """
 
@@ -40,9 +42,11 @@ class RayExecutor(Executor):
     """Evaluations on Ray actors; a dead actor fails its evaluation and is replaced."""
 
     def __init__(self, make_evaluator: EvaluatorFactory, n_workers: int = 1, ray_address: str | None = None,
-                 **options: Any):
+                 gpus_per_trial: float = 0.0, **options: Any):
         if ray is None:
             raise ArchscoutError("executor 'ray' needs Ray: pip install 'archscout[ray]'")
+        if isinstance(gpus_per_trial, bool) or not isinstance(gpus_per_trial, (int, float)) or gpus_per_trial < 0:
+            raise ArchscoutError(f"gpus_per_trial {gpus_per_trial!r} must be a number >= 0 (fractions allowed)")
         super().__init__(make_evaluator, n_workers)
         self._started = False
         if not ray.is_initialized():
@@ -54,7 +58,7 @@ class RayExecutor(Executor):
                 where = f"at {ray_address!r}" if ray_address else "locally"
                 raise ArchscoutError(f"Ray could not start {where}: {str(exc).splitlines()[0]}") from None
             self._started = True
-        self._cls = ray.remote(num_cpus=1)(_Worker)
+        self._cls = ray.remote(num_cpus=1, num_gpus=gpus_per_trial)(_Worker)
         self._factory_ref = ray.put(make_evaluator)
         self._idle = [self._cls.remote(self._factory_ref) for _ in range(n_workers)]
         self._running: dict[Any, tuple[int, Any]] = {}  # object ref -> (key, actor)

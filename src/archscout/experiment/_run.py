@@ -221,7 +221,7 @@ def run_experiment(config: ExperimentConfig, evaluator: Evaluator | Callable[[],
     worker = new_worker_id()
     store = _make_store(study, sampler, space, config.n_trials, worker)
     propose = sampler.propose if isinstance(sampler, ArchSampler) else None
-    options = {"ray_address": config.ray_address} if config.ray_address else {}
+    options = {k: v for k, v in (("ray_address", config.ray_address), ("gpus_per_trial", config.gpus_per_trial)) if v}
     try:
         with contextlib.ExitStack() as stack:
             executor = stack.enter_context(

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from archscout._accelerator import sum_dtype
+
 __all__ = ["ConvNet4", "freeze", "pretrain_classifier"]
 
 
@@ -52,6 +54,7 @@ def pretrain_classifier(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs
                         batch_size: int = 64, momentum: float = 0.9, weight_decay: float = 5e-4,
                         generator: torch.Generator | None = None) -> dict[str, float]:
     """Train ``net`` on (x, y) by SGD (cross-entropy, shuffled batches from ``generator``), then freeze it.
+    ``net``, x and y on one device; the shuffles are drawn on the CPU (``generator``).
 
     Returns the training accuracy (%) and loss of the last epoch (eval mode, after training).
     """
@@ -61,7 +64,7 @@ def pretrain_classifier(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs
     n = len(y)
     b = max(2, min(batch_size, n))
     for _ in range(epochs):
-        order = torch.randperm(n, generator=gen)
+        order = torch.randperm(n, generator=gen).to(x.device)
         for s in range(max(1, n // b)):
             idx = order[s * b:(s + 1) * b]
             loss = F.cross_entropy(net(x[idx]), y[idx])
@@ -69,10 +72,11 @@ def pretrain_classifier(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs
             loss.backward()
             opt.step()
     freeze(net)
-    with torch.no_grad():
-        correct, total = 0, 0.0
+    with torch.no_grad():  # summed on the device (float64, as Python floats sum), read once
+        correct = torch.zeros((), dtype=torch.long, device=x.device)
+        total = torch.zeros((), dtype=sum_dtype(x.device), device=x.device)
         for s in range(0, n, 256):
             logits = net(x[s:s + 256])
-            correct += int((logits.argmax(1) == y[s:s + 256]).sum())
-            total += float(F.cross_entropy(logits, y[s:s + 256], reduction="sum"))
-    return {"accuracy": 100.0 * correct / n, "loss": total / n}
+            correct += (logits.argmax(1) == y[s:s + 256]).sum()
+            total += F.cross_entropy(logits, y[s:s + 256], reduction="sum").to(total.dtype)
+    return {"accuracy": 100.0 * int(correct) / n, "loss": float(total) / n}

@@ -73,10 +73,10 @@ class ConditionalGenerator(nn.Module):
         """The code of "an unseen domain" (index D)."""
         return self.num_domains
 
-    def code(self, c: torch.Tensor | int, n: int) -> torch.Tensor:
-        """A (n, D + 1) float code from integer ids, one id for all, or a given (n, D + 1) code."""
+    def code(self, c: torch.Tensor | int, n: int, device: torch.device | None = None) -> torch.Tensor:
+        """A (n, D + 1) float code from integer ids, one id for all (on ``device``), or a given (n, D + 1) code."""
         if isinstance(c, int):
-            c = torch.full((n,), c, dtype=torch.long)
+            c = torch.full((n,), c, dtype=torch.long, device=device)
         if c.dim() == 1:
             return F.one_hot(c.long(), self.codes).float()
         if tuple(c.shape) != (n, self.codes):
@@ -89,6 +89,6 @@ class ConditionalGenerator(nn.Module):
             raise ValueError(f"generator expects {self.in_channels} channels, got {c}")
         if h % 4 or w % 4:
             raise ValueError(f"generator needs H and W divisible by 4; got {h}x{w}")
-        codes = torch.cat([self.code(source, n), self.code(target, n)], 1).to(x.dtype)
+        codes = torch.cat([self.code(source, n, x.device), self.code(target, n, x.device)], 1).to(x.dtype)
         hmap = torch.cat([self.stem(x), codes[:, :, None, None].expand(n, 2 * self.codes, h, w)], 1)
         return torch.tanh(self.out(self.up(self.res(self.down(hmap))))) + x

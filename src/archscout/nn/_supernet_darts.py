@@ -219,7 +219,7 @@ class DartsSupernet(nn.Module):
                     # GDAS: sum of the weights of the ops not run, per node (0 in value for
                     # straight-through weights; keeps the gradient to every alpha entry).
                     keep = torch.ones(n_edges, n_ops, dtype=weights.dtype, device=weights.device)
-                    keep[torch.arange(n_edges), index[c].to(weights.device)] = 0
+                    keep[torch.arange(n_edges, device=weights.device), index[c].to(weights.device)] = 0
                     per_edge = (weights[c] * keep).sum(-1)
                     rest = [per_edge[list(edges)].sum() for edges in self.cells[0].node_edges]
             else:

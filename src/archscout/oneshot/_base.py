@@ -20,6 +20,13 @@ Hooks for new methods (MdeNAS, FP-NAS, NA-DARTS, ...): ``init_arch`` (own parame
 ``extra``), ``begin_epoch``, ``sample``, ``weight_step``, ``arch_step`` (return None to skip),
 ``end_epoch`` (e.g. a per-epoch distribution update), ``probs``/``distribution``, ``derive``,
 ``epoch_record``.
+
+Compute device (``accelerator``): the supernet is built and seeded on the CPU, then moved; the halves
+live on the device for the whole search; every random draw comes from the CPU generators (the same
+data stream everywhere; ``cpu`` gives exactly the results of a CPU-only install). Step statistics stay
+on the device and are read once per epoch. Mixed precision (``precision``): weight steps run under
+autocast (fp16 with loss scaling); architecture steps under autocast for bf16 only (fp16 has no loss
+scaling there, so they stay fp32).
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from archscout._accelerator import (RunningStats, autocast, check_accelerator, check_precision, describe, fast_math,
+                                    grad_scaler, resolve)
 from archscout._progress import progress_bar
 from archscout._registry import Registry
 from archscout.data import DomainData, holdout
@@ -48,7 +57,7 @@ from archscout.oneshot._cost import OpCost
 from archscout.spaces import Arch, get_space
 from archscout.train._augment import augment, channel_stats
 from archscout._threads import torch_threads as _threads
-from archscout._rundir import (RESULT, atomic_save, check_identity, epoch_generator, jsonable, rng_state,
+from archscout._rundir import (RESULT, RUN_ONLY, atomic_save, check_identity, epoch_generator, jsonable, rng_state,
                               seed_everything, set_rng_state)
 
 CHECKPOINT = "checkpoint.pt"
@@ -81,7 +90,11 @@ class OneShotConfig:
         train_images, val_images: caps on the weight half and the architecture half (None: all).
         crop_padding, flip: augmentation of both halves (random crop after zero padding, flips).
         seed: weights, halves, batch order, augmentation and sampling.
-        threads: ``torch.set_num_threads`` during the search (None: as is); not part of a run's identity.
+        threads: ``torch.set_num_threads`` during the search (None: as is).
+        accelerator: compute device, ``auto`` (CUDA, then MPS, else CPU), ``cpu``, ``cuda``, ``cuda:N``
+            or ``mps``.
+        precision: ``fp32``, or mixed precision ``bf16`` / ``fp16`` (autocast; fp16 with loss scaling).
+        threads, accelerator and precision are not part of a run's identity (a resume may change them).
     """
 
     C: int = 8
@@ -105,8 +118,12 @@ class OneShotConfig:
     flip: bool = False
     seed: int = 0
     threads: int | None = None
+    accelerator: str = "auto"
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        check_accelerator(self.accelerator)
+        check_precision(self.precision)
         for name in ("C", "N", "epochs", "batch_size"):
             _check_int(name, getattr(self, name), 1)
         for name in ("image_size", "train_images", "val_images", "threads"):
@@ -127,6 +144,10 @@ class OneShotConfig:
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self)))
 
+    def identity(self) -> dict[str, Any]:
+        """What a run directory is checked against: every field but the run-only ones."""
+        return {k: v for k, v in self.to_dict().items() if k not in RUN_ONLY}
+
 
 def _check_int(name: str, value: Any, low: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -141,7 +162,8 @@ class OneShotResult:
     ``distribution`` has the supernet's ``alpha_shape`` (softmax(alpha) for the gradient methods;
     see each method); ``cost`` is the cost block (``OpCost.report``) when a cost term was given;
     ``details`` holds method-specific findings (e.g. SPOS's scored candidates); ``seconds`` is the
-    search time: every epoch (also those of an interrupted earlier call) plus the derivation.
+    search time: every epoch (also those of an interrupted earlier call) plus the derivation;
+    ``compute`` the accelerator and precision it ran with (``archscout._accelerator.describe``).
     """
 
     method: str
@@ -155,6 +177,7 @@ class OneShotResult:
     config: dict[str, Any]
     cost: dict[str, Any] | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    compute: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (arch as its string, distribution as nested lists, NaN as None)."""
@@ -168,7 +191,8 @@ class OneShotResult:
 class SearchState:
     """Everything a method's hooks read and change during one search (checkpointed each epoch, except
     ``generator``, re-derived from (seed, epoch), and ``weight_batch``, the current step's weight-half
-    batch, which second-order and neighbourhood methods read in their architecture step)."""
+    batch, which second-order and neighbourhood methods read in their architecture step). ``device``
+    holds the supernet and the halves; ``scaler`` scales the weight steps' loss (enabled for fp16 only)."""
 
     supernet: nn.Module
     config: OneShotConfig
@@ -180,6 +204,8 @@ class SearchState:
     epoch: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     weight_batch: tuple[torch.Tensor, torch.Tensor] | None = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    scaler: torch.amp.GradScaler = field(default_factory=lambda: grad_scaler(torch.device("cpu"), "fp32"))
 
 
 @dataclass
@@ -193,13 +219,19 @@ class Halves:
     y_a: torch.Tensor
     num_classes: int
 
+    def to(self, device: torch.device) -> "Halves":
+        """The halves on ``device`` (resident for the whole search)."""
+        return Halves(self.x_w.to(device), self.y_w.to(device), self.x_a.to(device), self.y_a.to(device),
+                      self.num_classes)
+
 
 @dataclass
 class StepStats:
-    """Loss and correct predictions of one step."""
+    """Loss (the batch mean) and correct predictions of one step: numbers, or 0-d tensors that stay on
+    the device until the epoch's record reads them (no host synchronisation per step)."""
 
-    loss: float
-    correct: int
+    loss: float | torch.Tensor
+    correct: int | torch.Tensor
     seen: int
 
 
@@ -233,6 +265,33 @@ def entropy(probs: torch.Tensor) -> float:
     return float(-(p * p.log()).sum(-1).mean())
 
 
+def arch_autocast(state: SearchState):
+    """Autocast for architecture steps: bf16 only (they have no loss scaling, so fp16 runs them in fp32)."""
+    return autocast(state.device, "bf16" if state.config.precision == "bf16" else "fp32")
+
+
+def weight_update(state: SearchState) -> None:
+    """After ``state.scaler.scale(loss).backward()``: unscale, clip and step the supernet weights."""
+    scaler, opt = state.scaler, state.weight_optimizer
+    scaler.unscale_(opt)
+    nn.utils.clip_grad_norm_(state.supernet.parameters(), state.config.grad_clip)
+    scaler.step(opt)
+    scaler.update()
+
+
+def sgd_step(state: SearchState, x: torch.Tensor, y: torch.Tensor,
+             **forward: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step of the supernet weights on ``(x, y)`` (``forward``: the supernet's sampling arguments),
+    under the run's precision; returns the logits and the loss."""
+    with autocast(state.device, state.config.precision):
+        logits = state.supernet(x, **forward)
+        loss = F.cross_entropy(logits, y)
+    state.weight_optimizer.zero_grad(set_to_none=True)
+    state.scaler.scale(loss).backward()
+    weight_update(state)
+    return logits, loss
+
+
 @contextmanager
 def frozen(params: list[torch.Tensor]) -> Iterator[None]:
     """Turn off gradients of ``params`` for a block (an architecture step needs none for the weights)."""
@@ -263,7 +322,7 @@ class OneShotMethod(abc.ABC):
     def init_arch(self, state: SearchState) -> None:
         """Create the architecture parameters: alpha = 1e-3 * N(0, 1) with Adam (DARTS, GDAS)."""
         shape = state.supernet.alpha_shape
-        state.alpha = (1e-3 * torch.randn(shape)).requires_grad_()
+        state.alpha = (1e-3 * torch.randn(shape)).to(state.device).requires_grad_()  # drawn on the CPU
         c = state.config
         state.arch_optimizer = torch.optim.Adam([state.alpha], lr=c.arch_lr, betas=c.arch_betas,
                                                 weight_decay=c.arch_weight_decay)
@@ -284,32 +343,28 @@ class OneShotMethod(abc.ABC):
 
     def distribution(self, state: SearchState) -> np.ndarray:
         """The distribution reported in the result."""
-        return self.probs(state).detach().double().numpy()
+        return self.probs(state).detach().cpu().double().numpy()
 
     def weight_step(self, state: SearchState, x: torch.Tensor, y: torch.Tensor) -> StepStats:
         """One SGD step of the supernet weights on a weight-half batch (architecture held fixed)."""
         with torch.no_grad():
             kwargs = self.sample(state)
-        logits = state.supernet(x, **kwargs)
-        loss = F.cross_entropy(logits, y)
-        opt = state.weight_optimizer
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(state.supernet.parameters(), state.config.grad_clip)
-        opt.step()
-        return StepStats(float(loss.detach()), int((logits.argmax(1) == y).sum()), len(y))
+        logits, loss = sgd_step(state, x, y, **kwargs)
+        return StepStats(loss.detach(), (logits.argmax(1) == y).sum(), len(y))
 
     def arch_step(self, state: SearchState, x: torch.Tensor, y: torch.Tensor) -> StepStats | None:
         """One Adam step of alpha on an architecture-half batch: cross-entropy + the cost penalty."""
         with frozen(list(state.supernet.parameters())):
-            logits = state.supernet(x, **self.sample(state))
-            loss = F.cross_entropy(logits, y)
+            kwargs = self.sample(state)
+            with arch_autocast(state):
+                logits = state.supernet(x, **kwargs)
+                loss = F.cross_entropy(logits, y)
             if state.cost is not None:
                 loss = loss + state.cost.penalty(self.probs(state))
             state.arch_optimizer.zero_grad(set_to_none=True)
             loss.backward()
         state.arch_optimizer.step()
-        return StepStats(float(loss.detach()), int((logits.argmax(1) == y).sum()), len(y))
+        return StepStats(loss.detach(), (logits.argmax(1) == y).sum(), len(y))
 
     def derive(self, state: SearchState, space: str, halves: Halves) -> tuple[Arch, dict[str, Any]]:
         """The discrete arch and method details: per-edge argmax, or the most probable feasible arch."""
@@ -327,7 +382,7 @@ class OneShotMethod(abc.ABC):
         if state.cost is not None:
             rec["expected_cost"] = float(state.cost.expected(probs))
         rec["argmax"] = get_space(state.supernet.space_name).to_str(
-            derive_argmax(state.supernet.space_name, probs.double().numpy()))
+            derive_argmax(state.supernet.space_name, probs.cpu().double().numpy()))
         return rec
 
     # -- the search loop ----------------------------------------------------------------------------
@@ -346,16 +401,16 @@ class OneShotMethod(abc.ABC):
             raise UnknownNameError(f"space for {self.name}", space, self.spaces)
         if cost is not None and cost.space != space:
             raise ArchscoutError(f"cost term is for space {cost.space!r}, the search is on {space!r}")
-        halves = prepare(data, config)
+        device = resolve(config.accelerator)
+        halves = prepare(data, config).to(device)  # resident on the device for the whole search
         identity = {"method": self.name, "space": space, "suite": data.name, "split": data.split.name,
                     "data": {k: v for k, v in data.meta.items() if k != "split"},
-                    "train_domains": list(data.split.train),
-                    "config": {k: v for k, v in config.to_dict().items() if k != "threads"},
+                    "train_domains": list(data.split.train), "config": config.identity(),
                     "cost": None if cost is None else cost.describe()}
         run_dir = Path(run_dir) if run_dir is not None else None
         if run_dir is not None:
             check_identity(run_dir, identity)
-        with _threads(config.threads):
+        with _threads(config.threads), fast_math(device):
             state, history = self._setup(space, config, cost, halves, run_dir)
             with progress_bar("search", (config.epochs - len(history)) * _steps(halves, config), progress) as tick:
                 for epoch in range(len(history) + 1, config.epochs + 1):
@@ -375,30 +430,34 @@ class OneShotMethod(abc.ABC):
             distribution=distribution, history=history,
             seconds=sum(h["seconds"] for h in history) + time.perf_counter() - start,
             config={**identity, "threads": config.threads}, cost=None if cost is None else cost.report(arch),
-            details=details)
+            details=details, compute=describe(device, config.precision))
         if run_dir is not None:
             atomic_write_json(run_dir / RESULT, result.to_dict())
         return result
 
     def _setup(self, space: str, config: OneShotConfig, cost: OpCost | None, halves: Halves,
                run_dir: Path | None) -> tuple[SearchState, list[dict[str, Any]]]:
+        """The supernet built and seeded on the CPU, moved to the halves' device; resumed from a checkpoint."""
+        device = halves.x_w.device
         seed_everything(config.seed)
-        net = build_supernet(space, config, halves.num_classes, halves.x_w.shape[1])
+        net = build_supernet(space, config, halves.num_classes, halves.x_w.shape[1]).to(device)
         opt = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum,
                               weight_decay=config.weight_decay, nesterov=config.nesterov and config.momentum > 0)
-        state = SearchState(net, config, opt, cost=cost)
+        state = SearchState(net, config, opt, cost=cost, device=device, scaler=grad_scaler(device, config.precision))
         self.init_arch(state)
         history: list[dict[str, Any]] = []
         path = None if run_dir is None else run_dir / CHECKPOINT
         if path is not None and path.exists():
-            ckpt = torch.load(path, weights_only=True)
+            ckpt = torch.load(path, weights_only=True, map_location="cpu")
             net.load_state_dict(ckpt["supernet"])
-            opt.load_state_dict(ckpt["weight_optimizer"])
+            opt.load_state_dict(ckpt["weight_optimizer"])  # its state follows the parameters' device
             if state.alpha is not None:
                 with torch.no_grad():
                     state.alpha.copy_(ckpt["alpha"])
             if state.arch_optimizer is not None:
                 state.arch_optimizer.load_state_dict(ckpt["arch_optimizer"])
+            if ckpt.get("scaler"):
+                state.scaler.load_state_dict(ckpt["scaler"])
             state.extra = ckpt["extra"]
             history = ckpt["history"]
             set_rng_state(ckpt["rng"])
@@ -409,7 +468,8 @@ class OneShotMethod(abc.ABC):
                      "weight_optimizer": state.weight_optimizer.state_dict(),
                      "alpha": None if state.alpha is None else state.alpha.detach().clone(),
                      "arch_optimizer": None if state.arch_optimizer is None else state.arch_optimizer.state_dict(),
-                     "extra": state.extra, "history": history, "rng": rng_state()}, path)
+                     "scaler": state.scaler.state_dict(), "extra": state.extra, "history": history,
+                     "rng": rng_state()}, path)
 
     def _epoch(self, state: SearchState, epoch: int, halves: Halves, tick: Callable[[], None]) -> dict[str, Any]:
         c = state.config
@@ -420,9 +480,10 @@ class OneShotMethod(abc.ABC):
             group["lr"] = lr
         self.begin_epoch(state)
         gen = state.generator
-        ow, oa = torch.randperm(len(halves.y_w), generator=gen), torch.randperm(len(halves.y_a), generator=gen)
+        # drawn on the CPU (the same stream on every accelerator), used on the device
+        ow, oa = (torch.randperm(n, generator=gen).to(state.device) for n in (len(halves.y_w), len(halves.y_a)))
         b = min(c.batch_size, len(ow), len(oa))
-        totals = {"weights": [0.0, 0, 0], "arch": [0.0, 0, 0]}
+        totals = {key: RunningStats(state.device) for key in ("weights", "arch")}
         state.supernet.train()
         for s in range(_steps(halves, c)):
             iw, ia = ow[s * b:(s + 1) * b], oa[s * b:(s + 1) * b]
@@ -432,14 +493,13 @@ class OneShotMethod(abc.ABC):
             for key, step, x, y in steps if c.order == "weights-first" else steps[::-1]:
                 stats = step(state, x, y)
                 if stats is not None:
-                    t = totals[key]
-                    t[0], t[1], t[2] = t[0] + stats.loss * stats.seen, t[1] + stats.correct, t[2] + stats.seen
+                    totals[key].add(stats.loss, stats.correct, stats.seen)
             tick()
         self.end_epoch(state)
         rec: dict[str, Any] = {"epoch": epoch, "lr": lr}
-        for key, (loss, correct, seen) in totals.items():
-            if seen:
-                rec[f"{key}_loss"], rec[f"{key}_acc"] = loss / seen, 100.0 * correct / seen
+        for key, t in totals.items():
+            if t.seen:  # the epoch's one host synchronisation for its statistics
+                rec[f"{key}_loss"], rec[f"{key}_acc"] = t.mean_loss(), t.accuracy()
         rec.update(self.epoch_record(state))
         rec["seconds"] = time.perf_counter() - begin
         return rec

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from archscout._accelerator import sum_dtype
 from archscout.oneshot._base import (PAPER_NB201, OneShotConfig, OneShotMethod, SearchState, StepStats,
-                                     register_method)
+                                     arch_autocast, register_method)
 
 
 @dataclass(frozen=True)
@@ -56,26 +57,32 @@ class Darts(OneShotMethod):
             out = torch.autograd.grad(loss, wrt, allow_unused=True)
             return [torch.zeros_like(t) if g is None else g for g, t in zip(out, wrt)]
 
-        def set_weights(direction: list[torch.Tensor], scale: float) -> None:
+        def set_weights(direction: list[torch.Tensor], scale: float | torch.Tensor) -> None:
             with torch.no_grad():
                 for p, w, d in zip(params, w0, direction):
                     p.copy_(w + scale * d)
 
-        set_weights(grads(F.cross_entropy(net(xt, weights=alpha.detach().softmax(-1)), yt), params), -xi)
-        logits = net(x, weights=alpha.softmax(-1))
-        loss = F.cross_entropy(logits, y)
+        def loss_of(xb: torch.Tensor, yb: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            with arch_autocast(state):
+                logits = net(xb, weights=weights)
+                return logits, F.cross_entropy(logits, yb)
+
+        set_weights(grads(loss_of(xt, yt, alpha.detach().softmax(-1))[1], params), -xi)
+        logits, loss = loss_of(x, y, alpha.softmax(-1))
         if state.cost is not None:
             loss = loss + state.cost.penalty(self.probs(state))
         g_alpha, *g_w = grads(loss, [alpha, *params])
-        eps = 0.01 / float(torch.cat([g.flatten() for g in g_w]).norm().clamp_min(1e-12))
+        # a float64 0-d tensor (as float() gave, without a host synchronisation)
+        norm = torch.cat([g.flatten() for g in g_w]).norm().clamp_min(1e-12)
+        eps = 0.01 / norm.to(sum_dtype(norm.device))
         hessian = []
         for sign in (1.0, -1.0):
             set_weights(g_w, sign * eps)
-            hessian.append(grads(F.cross_entropy(net(xt, weights=alpha.softmax(-1)), yt), [alpha])[0])
+            hessian.append(grads(loss_of(xt, yt, alpha.softmax(-1))[1], [alpha])[0])
         set_weights(g_w, 0.0)
         with torch.no_grad():
             for k, v in net.named_buffers():
                 v.copy_(buffers[k])
         alpha.grad = g_alpha - xi * (hessian[0] - hessian[1]) / (2 * eps)
         state.arch_optimizer.step()
-        return StepStats(float(loss.detach()), int((logits.argmax(1) == y).sum()), len(y))
+        return StepStats(loss.detach(), (logits.argmax(1) == y).sum(), len(y))

@@ -35,6 +35,10 @@ hard constraint on the true cost.
 Result: ``distribution`` is the per-edge marginal (6, 5) of P (the joint marginalized); the derived arch
 is the MODE of P (per-edge argmax in the coarse phase, argmax of theta in the fine phase; with a target,
 the most probable arch whose true cost meets it).
+
+Devices: phi, theta and the sampled archs live on the CPU (drawn with the CPU generator); the supernet
+runs on the accelerator. Each distribution step reads its K losses back (one host synchronisation per
+step: the update decides the next step's K_t and draws).
 """
 
 from __future__ import annotations
@@ -47,9 +51,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from archscout._accelerator import autocast
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.oneshot._base import (PAPER_NB201, Halves, OneShotConfig, OneShotMethod, SearchState, StepStats,
-                                     register_method)
+                                     register_method, weight_update)
 from archscout.spaces import Arch, get_space
 
 JOINT_COSTS = ("true", "additive")
@@ -201,31 +206,31 @@ class FPNAS(OneShotMethod):
 
     def weight_step(self, state: SearchState, x: torch.Tensor, y: torch.Tensor) -> StepStats:
         archs, _ = self._archs(state)
-        opt, k = state.weight_optimizer, len(archs)
-        opt.zero_grad(set_to_none=True)
+        k = len(archs)
+        state.weight_optimizer.zero_grad(set_to_none=True)
         loss_sum, correct = 0.0, 0
         for a in archs:  # mean over the K single paths, one backward each (same gradient, less memory)
-            logits = state.supernet(x, index=a)
-            loss = F.cross_entropy(logits, y)
-            (loss / k).backward()
-            loss_sum += float(loss.detach())
-            correct += int((logits.argmax(1) == y).sum())
-        torch.nn.utils.clip_grad_norm_(state.supernet.parameters(), state.config.grad_clip)
-        opt.step()
+            with autocast(state.device, state.config.precision):
+                logits = state.supernet(x, index=a)
+                loss = F.cross_entropy(logits, y)
+            state.scaler.scale(loss / k).backward()
+            loss_sum = loss_sum + loss.detach().double()
+            correct = correct + (logits.argmax(1) == y).sum()
+        weight_update(state)
         return StepStats(loss_sum / k, correct, k * len(y))
 
     def arch_step(self, state: SearchState, x: torch.Tensor, y: torch.Tensor) -> StepStats:
         archs, idx = self._archs(state)
         losses, correct = [], 0
-        with torch.no_grad():
+        with torch.no_grad(), autocast(state.device, state.config.precision):
             for a in archs:
                 logits = state.supernet(x, index=a)
                 losses.append(F.cross_entropy(logits, y))
-                correct += int((logits.argmax(1) == y).sum())
-        loss = torch.stack(losses).double()
+                correct = correct + (logits.argmax(1) == y).sum()
+        loss = torch.stack(losses).double().cpu()  # the host synchronisation: the update needs the losses
         omega = (-loss / state.config.temperature).softmax(0)
         self.update(state, archs, idx, omega)
-        return StepStats(float(loss.mean()), correct, len(archs) * len(y))
+        return StepStats(loss.mean(), correct, len(archs) * len(y))
 
     def update(self, state: SearchState, archs: torch.Tensor, idx: torch.Tensor | None, omega: torch.Tensor) -> None:
         """params += dist_lr * (sum_k omega_k grad log P(A_k) - grad penalty(P)), closed form for the first."""

@@ -28,9 +28,12 @@ class GDASConfig(OneShotConfig):
 
 
 def gumbel_straight_through(alpha: torch.Tensor, tau: float, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """One GDAS sample per row: (straight-through weights, chosen op ids); re-drawn on inf/NaN."""
+    """One GDAS sample per row: (straight-through weights, chosen op ids); re-drawn on inf/NaN. The noise is
+    drawn on the CPU (``gen``) and moved to alpha's device; the finiteness check reads the device (it decides
+    a re-draw)."""
     while True:
-        gumbel = -torch.empty_like(alpha).exponential_(generator=gen).log()
+        noise = torch.empty(alpha.shape, dtype=alpha.dtype).exponential_(generator=gen)
+        gumbel = -noise.to(alpha.device).log()
         probs = ((alpha.log_softmax(-1) + gumbel) / tau).softmax(-1)
         if bool(torch.isfinite(gumbel).all() and torch.isfinite(probs).all()):
             break

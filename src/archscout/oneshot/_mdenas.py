@@ -27,6 +27,10 @@ Hardware cost (``OpCost``): with a target, the recorded score of an evaluated pa
 ``weight * relu(cost(path) / target - 1)`` with cost(path) the additive table's estimate of the
 one-hot path: paths over the target rank lower in H^a. Derivation then applies the hard constraint
 on the TRUE cost (the most probable feasible arch under p). Without a target, the cost is only reported.
+
+Devices: p, H^e, H^a and the sums are a few numbers on the CPU (paths are drawn there); an architecture
+step keeps its path's correct count on the device, and the epoch's records enter H^a at its end, in
+step order (one host synchronisation per epoch, the same figures as recording each step at once).
 """
 
 from __future__ import annotations
@@ -38,9 +42,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from archscout._accelerator import autocast
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.oneshot._base import (PAPER_NB201, Halves, OneShotConfig, OneShotMethod, SearchState, StepStats,
-                                     derive_argmax, register_method)
+                                     derive_argmax, register_method, sgd_step)
 from archscout.spaces import Arch
 
 ACCURACY_MODES = ("average", "latest")
@@ -99,6 +104,7 @@ class MdeNAS(OneShotMethod):
 
     def __init__(self) -> None:
         self._pending: torch.Tensor | None = None
+        self._records: list[tuple[torch.Tensor, torch.Tensor, int]] = []  # (path, correct, images) this epoch
 
     def init_arch(self, state: SearchState) -> None:
         shape = state.supernet.alpha_shape
@@ -108,6 +114,7 @@ class MdeNAS(OneShotMethod):
 
     def begin_epoch(self, state: SearchState) -> None:
         self._pending = None
+        self._records = []
         state.extra["acc_sum"].zero_()
         state.extra["acc_n"].zero_()
 
@@ -133,14 +140,8 @@ class MdeNAS(OneShotMethod):
     def weight_step(self, state: SearchState, x: torch.Tensor, y: torch.Tensor) -> StepStats:
         index = self._path(state)
         state.extra["h_e"] += self._mask(state, index)
-        logits = state.supernet(x, index=index)
-        loss = F.cross_entropy(logits, y)
-        opt = state.weight_optimizer
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(state.supernet.parameters(), state.config.grad_clip)
-        opt.step()
-        return StepStats(float(loss.detach()), int((logits.argmax(1) == y).sum()), len(y))
+        logits, loss = sgd_step(state, x, y, index=index)
+        return StepStats(loss.detach(), (logits.argmax(1) == y).sum(), len(y))
 
     def score(self, state: SearchState, index: torch.Tensor, accuracy: float) -> float:
         """The recorded score of a path: accuracy minus the cost penalty of the one-hot path (with a target)."""
@@ -150,18 +151,32 @@ class MdeNAS(OneShotMethod):
 
     @torch.no_grad()
     def arch_step(self, state: SearchState, x: torch.Tensor, y: torch.Tensor) -> StepStats:
+        """Evaluate the step's path; its accuracy is recorded at the end of the epoch (``record``)."""
         index = self._path(state)
-        logits = state.supernet(x, index=index)
-        correct = int((logits.argmax(1) == y).sum())
-        value = self.score(state, index, correct / len(y))
-        mask = self._mask(state, index)
-        if state.config.accuracy == "latest":
-            state.extra["h_a"] = torch.where(mask > 0, torch.full_like(mask, value), state.extra["h_a"])
-        state.extra["acc_sum"] += mask * value
-        state.extra["acc_n"] += mask
-        return StepStats(float(F.cross_entropy(logits, y)), correct, len(y))
+        with autocast(state.device, state.config.precision):
+            logits = state.supernet(x, index=index)
+            loss = F.cross_entropy(logits, y)
+        correct = (logits.argmax(1) == y).sum()
+        self._records.append((index, correct, len(y)))
+        return StepStats(loss, correct, len(y))
+
+    def record(self, state: SearchState) -> None:
+        """The epoch's path accuracies into H^a's sums (and H^a for ``latest``), in step order."""
+        if not self._records:
+            return
+        counts = torch.stack([c for _, c, _ in self._records]).tolist()  # one host synchronisation
+        ex = state.extra
+        for (index, _, n), correct in zip(self._records, counts):
+            value = self.score(state, index, correct / n)
+            mask = self._mask(state, index)
+            if state.config.accuracy == "latest":
+                ex["h_a"] = torch.where(mask > 0, torch.full_like(mask, value), ex["h_a"])
+            ex["acc_sum"] += mask * value
+            ex["acc_n"] += mask
+        self._records = []
 
     def end_epoch(self, state: SearchState) -> None:
+        self.record(state)
         ex = state.extra
         if state.config.accuracy == "average":
             seen = ex["acc_n"] > 0

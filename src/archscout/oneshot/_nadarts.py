@@ -27,9 +27,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from archscout._accelerator import sum_dtype
 from archscout.exceptions import ArchscoutError
-from archscout.oneshot._base import (PAPER_NB201, OneShotConfig, OneShotMethod, SearchState, StepStats, frozen,
-                                     register_method)
+from archscout.oneshot._base import (PAPER_NB201, OneShotConfig, OneShotMethod, SearchState, StepStats,
+                                     arch_autocast, frozen, register_method)
 
 
 @dataclass(frozen=True)
@@ -55,14 +56,15 @@ class NADartsConfig(OneShotConfig):
 def neighbour_mixture(probs: torch.Tensor, rho: float, gen: torch.Generator) -> tuple[torch.Tensor, int, int]:
     """One Monte-Carlo neighbour of the mixture ``probs`` (..., n_ops): a random row r (over the
     flattened leading dims) becomes ``(1 - rho) * probs[r] + rho * onehot(o)`` with o a random op other
-    than the row's argmax. Returns (the perturbed mixture, r, o); differentiable in ``probs``."""
+    than the row's argmax. Returns (the perturbed mixture, r, o); differentiable in ``probs``. The draws
+    come from ``gen`` (CPU); reading the argmax is a host synchronisation (it decides the op)."""
     n_ops = probs.shape[-1]
     flat = probs.reshape(-1, n_ops)
     row = int(torch.randint(flat.shape[0], (1,), generator=gen))
     top = int(flat[row].detach().argmax())
     op = int(torch.randint(n_ops - 1, (1,), generator=gen))
     op += op >= top
-    onehot = F.one_hot(torch.tensor(op), n_ops).to(flat.dtype)
+    onehot = F.one_hot(torch.tensor(op, device=flat.device), n_ops).to(flat.dtype)
     mixed = torch.cat([flat[:row], ((1 - rho) * flat[row] + rho * onehot).unsqueeze(0), flat[row + 1:]])
     return mixed.reshape(probs.shape), row, op
 
@@ -77,7 +79,7 @@ class NADarts(OneShotMethod):
     profiles = {"cpu": {"epochs": 10}, "paper": {**PAPER_NB201, "epochs": 50}}
 
     def __init__(self) -> None:
-        self._sums = [0.0, 0.0, 0]
+        self._sums: list = [0.0, 0.0, 0]  # center loss, gap (float64 0-d tensors once a step ran), steps
 
     def begin_epoch(self, state: SearchState) -> None:
         self._sums = [0.0, 0.0, 0]
@@ -89,24 +91,27 @@ class NADarts(OneShotMethod):
         c, net = state.config, state.supernet
         with frozen(list(net.parameters())):
             probs = state.alpha.softmax(-1)
-            logits = net(x, weights=probs)
-            center = F.cross_entropy(logits, y)
+            with arch_autocast(state):
+                logits = net(x, weights=probs)
+                center = F.cross_entropy(logits, y)
             losses = [center]
             for _ in range(c.neighbours):
                 mixed, _, _ = neighbour_mixture(probs, c.rho, state.generator)
-                losses.append(F.cross_entropy(net(x, weights=mixed), y))
+                with arch_autocast(state):
+                    losses.append(F.cross_entropy(net(x, weights=mixed), y))
             l_n = torch.stack(losses).mean()
             loss = l_n if state.cost is None else l_n + state.cost.penalty(probs)
             state.arch_optimizer.zero_grad(set_to_none=True)
             loss.backward()
         state.arch_optimizer.step()
         s = self._sums
-        s[0], s[1], s[2] = s[0] + float(center.detach()), s[1] + float((l_n - center).detach()), s[2] + 1
-        return StepStats(float(loss.detach()), int((logits.argmax(1) == y).sum()), len(y))
+        dt = sum_dtype(state.device)
+        s[0], s[1], s[2] = s[0] + center.detach().to(dt), s[1] + (l_n - center).detach().to(dt), s[2] + 1
+        return StepStats(loss.detach(), (logits.argmax(1) == y).sum(), len(y))
 
     def epoch_record(self, state: SearchState) -> dict[str, Any]:
         rec = super().epoch_record(state)
         total, gap, n = self._sums
         if n:
-            rec.update(center_loss=total / n, neighbour_gap=gap / n)
+            rec.update(center_loss=float(total) / n, neighbour_gap=float(gap) / n)
         return rec

@@ -55,6 +55,11 @@ per-epoch evaluation on the test split. archscout's main job retrains the derive
 (``archscout.train``) and evaluates the held-out domain once, at the end. No step reads ``data.test``:
 the data come from the base's ``prepare`` (training domains only). The code's 3.7 M-parameter rejection
 of a derived genotype is not implemented (use a cost target instead).
+
+Devices: G, the auxiliary classifiers, the supernet, alpha and the domain labels live on the accelerator
+(built on the CPU, then moved); the sparse relaxation's LASSO runs on the CPU once per epoch. Mixed
+precision: the bi-level weight step runs under autocast (fp16 with loss scaling); the joint step of G,
+alpha (and, single-level, w) under autocast for bf16 only. The auxiliary pre-training runs in fp32.
 """
 
 from __future__ import annotations
@@ -71,12 +76,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from archscout._accelerator import sum_dtype
 from archscout.data import DomainData, holdout
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.nn._auxnets import ConvNet4, freeze, pretrain_classifier
 from archscout.nn._generator import ConditionalGenerator
 from archscout.oneshot._base import (CHECKPOINT, Halves, OneShotConfig, OneShotMethod, SearchState, _steps,
-                                     derive_argmax, entropy, frozen, register_method)
+                                     arch_autocast, derive_argmax, entropy, frozen, register_method, sgd_step)
 from archscout.oneshot._ot import grad_reverse, sinkhorn_distance
 from archscout.oneshot._sparse import SparseCoding, darts_groups, nb201_groups
 from archscout.spaces import Arch, get_space
@@ -240,7 +246,7 @@ class NASOOD(OneShotMethod):
         if size[0] % 4 or size[1] % 4:
             raise ArchscoutError(f"NAS-OoD's generator needs image sides divisible by 4; got {size[0]}x{size[1]} "
                                  "(set image_size)")
-        d_w, d_a = _domain_labels(self._data, config, halves)
+        d_w, d_a = (d.to(halves.x_w.device) for d in _domain_labels(self._data, config, halves))
         self._ctx = _Context(space, self.relaxation_of(config, space), len(self._data.split.train),
                              halves.x_w.shape[1], d_w, d_a)
         state, history = super()._setup(space, config, cost, halves, run_dir)
@@ -265,7 +271,7 @@ class NASOOD(OneShotMethod):
         ctx, c = self._ctx, state.config
         net = state.supernet
         if ctx.relaxation == "softmax":
-            state.alpha = (1e-3 * torch.randn(net.alpha_shape)).requires_grad_()
+            state.alpha = (1e-3 * torch.randn(net.alpha_shape)).to(state.device).requires_grad_()
         else:
             if ctx.space == "darts":
                 groups = darts_groups(net.alpha_shape[0], net.steps, ops_per_edge=net.alpha_shape[2])
@@ -275,16 +281,17 @@ class NASOOD(OneShotMethod):
                 sparseness = c.sparseness or 1
             ctx.coder = SparseCoding(groups, net.alpha_shape, c.proj_dims, sparseness, c.lasso_gamma, c.freeze_tol,
                                      generator=torch.Generator().manual_seed(c.seed))
-            state.alpha = ctx.coder.init_z().requires_grad_()
+            state.alpha = ctx.coder.init_z().to(state.device).requires_grad_()
             ctx.coder.recover(state.alpha, allow_freeze=False)
         state.arch_optimizer = torch.optim.Adam([state.alpha], lr=c.arch_lr, betas=c.arch_betas,
                                                 weight_decay=c.arch_weight_decay)
         in_ch = ctx.in_channels
         num_classes = self._data.num_classes
-        ctx.generator = ConditionalGenerator(in_ch, ctx.num_domains, c.gen_channels, c.gen_blocks)
+        # built (and seeded) on the CPU, then moved
+        ctx.generator = ConditionalGenerator(in_ch, ctx.num_domains, c.gen_channels, c.gen_blocks).to(state.device)
         ctx.gen_opt = torch.optim.Adam(ctx.generator.parameters(), lr=c.gen_lr, betas=c.gen_betas)
-        ctx.f_cat = ConvNet4(in_ch, num_classes, c.aux_width, c.aux_emb)
-        ctx.f_dom = ConvNet4(in_ch, ctx.num_domains, c.aux_width, c.aux_emb)
+        ctx.f_cat = ConvNet4(in_ch, num_classes, c.aux_width, c.aux_emb).to(state.device)
+        ctx.f_dom = ConvNet4(in_ch, ctx.num_domains, c.aux_width, c.aux_emb).to(state.device)
 
     def _pretrain_aux(self, state: SearchState, halves: Halves) -> None:
         """Pre-train the category and domain classifiers on the training domains (both halves), freeze."""
@@ -324,14 +331,14 @@ class NASOOD(OneShotMethod):
     def distribution(self, state: SearchState) -> np.ndarray:
         if self._ctx.relaxation == "sparse":
             return self._ctx.coder.distribution()
-        return self.probs(state).detach().double().numpy()
+        return self.probs(state).detach().cpu().double().numpy()
 
     def sample(self, state: SearchState) -> dict[str, torch.Tensor]:
         return {"weights": self._weights(state)}
 
     def begin_epoch(self, state: SearchState) -> None:
         if self._ctx.coder is not None:
-            self._ctx.coder.project()
+            self._ctx.coder.project(state.device)
 
     def end_epoch(self, state: SearchState) -> None:
         coder = self._ctx.coder
@@ -345,8 +352,9 @@ class NASOOD(OneShotMethod):
 
     # -- steps -------------------------------------------------------------------------------------
     def _generator_losses(self, state: SearchState, x: torch.Tensor, y: torch.Tensor,
-                          d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
-        """x~ = G(x, d, novel) and ``L_G`` (cycle, semantic, -novelty) with its parts."""
+                          d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """x~ = G(x, d, novel) and ``L_G`` (cycle, semantic, -novelty) with its parts (float64 0-d tensors,
+        read once per epoch)."""
         ctx, c = self._ctx, state.config
         g = ctx.generator
         x_t = g(x, d, g.novel)
@@ -361,28 +369,33 @@ class NASOOD(OneShotMethod):
             emb_syn, emb_real = F.normalize(emb_syn, dim=1), F.normalize(emb_real, dim=1)
         l_ot = sinkhorn_distance(emb_syn, emb_real, eps=c.ot_eps, max_iter=c.ot_iters, tol=c.ot_tol)
         l_g = c.lambda_cyc * l_cyc + c.lambda_ce * l_sem - c.lambda_ot * l_ot
-        parts = {"cyc": float(l_cyc.detach()), "sem": float(l_sem.detach()), "ot": float(l_ot.detach()),
-                 "sem_acc": float((logits_cat.argmax(1) == y).float().mean()) * 100.0}
+        dt = sum_dtype(state.device)
+        parts = {"cyc": l_cyc.detach().to(dt), "sem": l_sem.detach().to(dt), "ot": l_ot.detach().to(dt),
+                 "sem_acc": (logits_cat.argmax(1) == y).float().mean().to(dt) * 100.0}
         return x_t, l_g, parts
 
     def _nas_step(self, state: SearchState, x: torch.Tensor, y: torch.Tensor, d: torch.Tensor,
-                  update_weights: bool) -> dict[str, float]:
+                  update_weights: bool) -> dict[str, torch.Tensor]:
         """One NAS-OoD step on (x, y, d): G, alpha and (``update_weights``) the supernet weights."""
         ctx, c = self._ctx, state.config
         net, g, gopt = state.supernet, ctx.generator, ctx.gen_opt
         for opt in (gopt, state.arch_optimizer, state.weight_optimizer):
             opt.zero_grad(set_to_none=True)
-        x_t, l_g, parts = self._generator_losses(state, x, y, d)
+        with arch_autocast(state):
+            x_t, l_g, parts = self._generator_losses(state, x, y, d)
         if c.mode == "code":
             l_g.backward()
             gopt.step()  # gradients are kept: the second step re-uses them
-            x_t = g(x, d, g.novel)  # recomputed with the stepped G (no in-place-autograd trick)
+            with arch_autocast(state):
+                x_t = g(x, d, g.novel)  # recomputed with the stepped G (no in-place-autograd trick)
         k = int(round(c.stage1_ratio * len(y)))
         batch = torch.cat([x_t[:k], x[k:]]) if k < len(y) else x_t
         params = list(net.parameters())
         with frozen([] if update_weights else params):
-            logits = net(grad_reverse(batch), weights=self._weights(state))
-            l_nas = F.cross_entropy(logits, y)
+            weights = self._weights(state)
+            with arch_autocast(state):
+                logits = net(grad_reverse(batch), weights=weights)
+                l_nas = F.cross_entropy(logits, y)
             loss = l_nas
             if state.cost is not None and ctx.relaxation == "softmax":
                 loss = loss + state.cost.penalty(self.probs(state))
@@ -395,21 +408,18 @@ class NASOOD(OneShotMethod):
         if update_weights:
             nn.utils.clip_grad_norm_(params, c.grad_clip)
             state.weight_optimizer.step()
-        parts.update(nas=float(l_nas.detach()), gen=float(l_g.detach()),
-                     nas_acc=float((logits.argmax(1) == y).float().mean()) * 100.0)
+        dt = sum_dtype(state.device)
+        parts.update(nas=l_nas.detach().to(dt), gen=l_g.detach().to(dt),
+                     nas_acc=(logits.argmax(1) == y).float().mean().to(dt) * 100.0)
         return parts
 
-    def _real_weight_step(self, state: SearchState, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    def _real_weight_step(self, state: SearchState, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """Bi-level: one SGD step of the supernet weights on real weight-half images."""
         with torch.no_grad():
             weights = self._weights(state)
-        logits = state.supernet(x, weights=weights)
-        loss = F.cross_entropy(logits, y)
-        state.weight_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(state.supernet.parameters(), state.config.grad_clip)
-        state.weight_optimizer.step()
-        return {"weights": float(loss.detach()), "weights_acc": float((logits.argmax(1) == y).float().mean()) * 100}
+        logits, loss = sgd_step(state, x, y, weights=weights)
+        dt = sum_dtype(state.device)
+        return {"weights": loss.detach().to(dt), "weights_acc": (logits.argmax(1) == y).float().mean().to(dt) * 100}
 
     # -- the epoch (the base's loop, with domain labels and NAS-OoD's step order) -------------------
     def _epoch(self, state: SearchState, epoch: int, halves: Halves, tick: Callable[[], None]) -> dict[str, Any]:
@@ -429,19 +439,19 @@ class NASOOD(OneShotMethod):
             return rec
         self.begin_epoch(state)
         gen = state.generator
-        sums: dict[str, float] = {}
+        sums: dict[str, Any] = {}  # float64 0-d tensors on the device, read once per epoch
         count = 0
         state.supernet.train()
         ctx.generator.train()
 
-        def add(parts: dict[str, float]) -> None:
+        def add(parts: dict[str, torch.Tensor]) -> None:
             for key, v in parts.items():
                 sums[key] = sums.get(key, 0.0) + v
 
         if c.level == "single":
             x_all, y_all = torch.cat([halves.x_w, halves.x_a]), torch.cat([halves.y_w, halves.y_a])
             d_all = torch.cat([ctx.d_w, ctx.d_a])
-            order = torch.randperm(len(y_all), generator=gen)
+            order = torch.randperm(len(y_all), generator=gen).to(state.device)  # drawn on the CPU
             b = min(c.batch_size, len(y_all))
             steps = max(1, len(y_all) // b)
             done = 0
@@ -454,7 +464,7 @@ class NASOOD(OneShotMethod):
                     tick()
                     done += 1
         else:
-            ow, oa = torch.randperm(len(halves.y_w), generator=gen), torch.randperm(len(halves.y_a), generator=gen)
+            ow, oa = (torch.randperm(n, generator=gen).to(state.device) for n in (len(halves.y_w), len(halves.y_a)))
             b = min(c.batch_size, len(ow), len(oa))
             for s in range(base_steps):
                 iw, ia = ow[s * b:(s + 1) * b], oa[s * b:(s + 1) * b]
@@ -469,7 +479,7 @@ class NASOOD(OneShotMethod):
             if key in sums:
                 name = {"nas": "arch_loss", "nas_acc": "arch_acc", "weights": "weights_loss",
                         "weights_acc": "weights_acc"}.get(key, f"gen_{key}" if key != "gen" else "gen_loss")
-                rec[name] = sums[key] / count
+                rec[name] = float(sums[key]) / count
         rec.update(self.epoch_record(state))
         rec["seconds"] = time.perf_counter() - begin
         return rec
@@ -521,7 +531,7 @@ def _domain_labels(data: DomainData, config: OneShotConfig, halves: Halves) -> t
     """The training-domain index of every image of the two halves.
 
     Re-derives the base ``prepare``'s split indices (same holdout, same caps, same seeds) and checks
-    them against its labels: the base's ``Halves`` carries no domain labels.
+    them against its labels: the base's ``Halves`` carries no domain labels. Returns them on the CPU.
     """
     y = torch.cat([d.y for d in data.train])
     dom = torch.cat([torch.full((len(d.y),), i, dtype=torch.long) for i, d in enumerate(data.train)])
@@ -529,7 +539,7 @@ def _domain_labels(data: DomainData, config: OneShotConfig, halves: Halves) -> t
     rng = np.random.default_rng([config.seed, 1])
     w_idx, a_idx = (np.sort(rng.permutation(i)[:cap]) for i, cap in ((w_idx, config.train_images),
                                                                        (a_idx, config.val_images)))
-    if not (torch.equal(y[w_idx], halves.y_w) and torch.equal(y[a_idx], halves.y_a)):
+    if not (torch.equal(y[w_idx], halves.y_w.cpu()) and torch.equal(y[a_idx], halves.y_a.cpu())):
         raise ArchscoutError("internal: NAS-OoD's domain labels do not line up with the base's halves")
     return dom[w_idx], dom[a_idx]
 

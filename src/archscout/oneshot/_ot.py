@@ -68,13 +68,15 @@ def sinkhorn_distance(a: torch.Tensor, b: torch.Tensor, eps: float = 1.0, max_it
         raise ValueError(f"need two point clouds (N, d) and (M, d); got {tuple(a.shape)} and {tuple(b.shape)}")
     if not eps > 0:
         raise ValueError(f"eps {eps!r} must be positive")
-    out_dtype = a.dtype
+    out_dtype, where = a.dtype, a.device
+    if dtype == torch.float64 and where.type == "mps":  # MPS has no float64: this part runs on the CPU
+        a, b = a.cpu(), b.cpu()
     if dtype is not None:
         a, b = a.to(dtype), b.to(dtype)
     n, m = a.shape[0], b.shape[0]
     cost = (a.unsqueeze(1) - b.unsqueeze(0)).pow(2).sum(-1)
-    log_mu = torch.log(torch.tensor(1.0 / n + 1e-8, dtype=a.dtype))
-    log_nu = torch.log(torch.tensor(1.0 / m + 1e-8, dtype=a.dtype))
+    log_mu = torch.log(torch.tensor(1.0 / n + 1e-8, dtype=a.dtype, device=a.device))
+    log_nu = torch.log(torch.tensor(1.0 / m + 1e-8, dtype=a.dtype, device=a.device))
     u = a.new_zeros(n)
     v = a.new_zeros(m)
 
@@ -85,8 +87,8 @@ def sinkhorn_distance(a: torch.Tensor, b: torch.Tensor, eps: float = 1.0, max_it
         u_prev = u
         u = eps * (log_mu - torch.logsumexp(log_kernel(u, v), dim=1)) + u
         v = eps * (log_nu - torch.logsumexp(log_kernel(u, v).transpose(0, 1), dim=1)) + v
-        if float((u - u_prev).detach().abs().sum()) < tol:
+        if tol > 0 and float((u - u_prev).detach().abs().sum()) < tol:  # a host sync: it decides the stop
             break
     plan = torch.exp(log_kernel(u, v))
-    dist = (plan * cost).sum().to(out_dtype)
-    return (dist, plan.to(out_dtype)) if return_plan else dist
+    dist = (plan * cost).sum().to(where, out_dtype)
+    return (dist, plan.to(where, out_dtype)) if return_plan else dist

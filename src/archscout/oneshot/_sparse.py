@@ -15,6 +15,9 @@ op) pairs; NB201: per edge, over its 5 ops):
   ``||x_new - x_last||_2 <= freeze_tol`` (never after the first epoch; pitfall 9: the rule is on x,
   not z); a frozen group keeps its x and its z (``SparseCoding.restore_frozen`` undoes any optimizer
   move on frozen rows).
+
+Devices: A, the recovered codes and the LASSO stay on the CPU (numpy, once per epoch); ``project``
+puts the epoch's supports on the device of ``z``, so the mixing weights need no host round trip.
 """
 
 from __future__ import annotations
@@ -163,7 +166,7 @@ class SparseCoding:
         """Solve the LASSO of every non-frozen group with the current ``z``; apply the freeze rule
         (never on the first recovery, nor when ``allow_freeze`` is False: NAS-OoD's first epoch);
         ``x_last <- x_new``. Returns ``||x_new - x_last||_2`` per group (0 for groups frozen before)."""
-        zz = z.detach().double().numpy()
+        zz = z.detach().cpu().double().numpy()
         dist = []
         first = self.recoveries == 0
         for g in range(len(self.groups)):
@@ -183,30 +186,32 @@ class SparseCoding:
         """Per group, the ``sparseness`` entries with the largest ``|x_last|`` (ties: lower index)."""
         return [np.sort(np.argsort(-np.abs(x), kind="stable")[:self.sparseness]) for x in self.x_last]
 
-    def project(self) -> None:
-        """Fix the supports and ``x_S`` for the coming steps (the epoch's projection)."""
+    def project(self, device: torch.device | str | None = None) -> None:
+        """Fix the supports and ``x_S`` for the coming steps (the epoch's projection), on ``device``."""
         self._proj = []
         for g, s in enumerate(self.supports()):
             idx = torch.as_tensor(s, dtype=torch.long)
-            self._proj.append((idx, self.A[g][:, idx].float(), torch.as_tensor(self.x_last[g][s]).float()))
+            slots = torch.as_tensor(self.groups[g], dtype=torch.long)[idx]
+            self._proj.append(tuple(t.to(device) for t in (
+                slots, self.A[g][:, idx].float(), torch.as_tensor(self.x_last[g][s]).float())))
 
     def weights(self, z: torch.Tensor) -> torch.Tensor:
         """The mixing weights (``weight_shape``), differentiable in ``z``: per group
         ``w[S] = x_S + A_S^T (z - A_S x_S)``, 0 elsewhere."""
         if not self._proj:
-            self.project()
+            self.project(z.device)
         slots, values = [], []
-        for g, (idx, As, xs) in enumerate(self._proj):
+        for g, (slot, As, xs) in enumerate(self._proj):
             values.append(xs + As.t() @ (z[g].to(As.dtype) - As @ xs))
-            slots.append(torch.as_tensor(self.groups[g], dtype=torch.long)[idx])
-        flat = torch.zeros(int(np.prod(self.weight_shape)), dtype=z.dtype)
+            slots.append(slot)
+        flat = torch.zeros(int(np.prod(self.weight_shape)), dtype=z.dtype, device=z.device)
         flat = flat.index_put((torch.cat(slots),), torch.cat(values).to(z.dtype))
         return flat.view(self.weight_shape)
 
     def restore_frozen(self, z: torch.Tensor, before: torch.Tensor) -> None:
         """Put the frozen rows of ``z`` back to ``before`` (after an optimizer step)."""
         if self.frozen.any():
-            rows = torch.as_tensor(np.flatnonzero(self.frozen), dtype=torch.long)
+            rows = torch.as_tensor(np.flatnonzero(self.frozen), dtype=torch.long, device=z.device)
             with torch.no_grad():
                 z[rows] = before[rows]
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from archscout._accelerator import autocast
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.oneshot._base import (PAPER_NB201, Halves, OneShotConfig, OneShotMethod, SearchState, StepStats,
                                      register_method)
@@ -72,6 +73,7 @@ class SPOS(OneShotMethod):
         """No architecture parameters: paths are uniform."""
 
     def sample(self, state: SearchState) -> dict[str, torch.Tensor]:
+        """A uniform path; the index stays on the CPU (the supernet reads it on the host)."""
         n_edges, n_ops = state.supernet.alpha_shape
         return {"index": torch.randint(n_ops, (n_edges,), generator=state.generator)}
 
@@ -139,8 +141,10 @@ class SPOS(OneShotMethod):
         saved = {k: v.clone() for k, v in net.named_buffers()}
         net.train()
         index = torch.tensor(arch.ops)
-        correct = sum(int((net(halves.x_a[i:i + b], index=index).argmax(1) == halves.y_a[i:i + b]).sum())
-                      for i in range(0, len(halves.y_a), b))
+        correct = torch.zeros((), dtype=torch.long, device=halves.y_a.device)
+        with autocast(state.device, state.config.precision):
+            for i in range(0, len(halves.y_a), b):
+                correct += (net(halves.x_a[i:i + b], index=index).argmax(1) == halves.y_a[i:i + b]).sum()
         for k, v in net.named_buffers():
             v.copy_(saved[k])
-        return 100.0 * correct / len(halves.y_a)
+        return 100.0 * int(correct) / len(halves.y_a)  # one host synchronisation per candidate

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from collections.abc import Callable
 from typing import Any
 
+from archscout._accelerator import check_accelerator, check_precision
 from archscout.exceptions import ArchscoutError, UnknownNameError
 
 MAIN_PROFILES = ("cpu", "paper", "smoke")
@@ -77,6 +78,8 @@ class MainJobConfig:
         profile: ``cpu`` (minutes on 2 cores), ``paper`` (published sizes) or ``smoke`` (seconds).
         seeds: training seeds of every arch (mean and spread over them); the searches use the first.
         threads: torch threads of every stage (None: leave as is).
+        accelerator, precision: compute device of every training and search (``auto``: CUDA, then MPS,
+            else CPU) and ``fp32`` / ``bf16`` / ``fp16``; like ``threads``, not part of the run's identity.
         random_baselines: uniformly random cells within the budget trained as a baseline (their mean).
         workers: trainings at once (the multi-trial search's trials, the baselines' runs), each with
             ``threads`` threads; 1 trains in this process.
@@ -99,6 +102,8 @@ class MainJobConfig:
     profile: str = "cpu"
     seeds: tuple[int, ...] = (0,)
     threads: int | None = 1
+    accelerator: str = "auto"
+    precision: str = "fp32"
     workers: int = 2
     random_baselines: int = 5
     name: str | None = None
@@ -107,6 +112,8 @@ class MainJobConfig:
     train_overrides: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_accelerator(self.accelerator)
+        check_precision(self.precision)
         if self.profile not in MAIN_PROFILES:
             raise UnknownNameError("profile", self.profile, MAIN_PROFILES)
         if self.space not in COST_SPACES:

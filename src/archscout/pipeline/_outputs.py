@@ -8,6 +8,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from archscout._accelerator import describe, resolve
 from archscout._io import atomic_write
 from archscout._rundir import RESULT, jsonable, versions, write_json
 from archscout.pipeline._cells import budget_latency, latency_metrics
@@ -101,6 +102,7 @@ def assemble(config: MainJobConfig, data, cost, found, bfound, derived, baseline
         "files": {"result": RESULT, "report": REPORT, "model": MODEL_PT, "onnx": MODEL_ONNX, "figures": "figures/",
                   "search": "search/", "baseline_search": "baseline-search/", "training_runs": "train/"},
         "versions": versions(),
+        "compute": describe(resolve(config.accelerator), config.precision),
     }
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from archscout._accelerator import resolve
 from archscout._rundir import check_identity
 from archscout.exceptions import ArchscoutError
 from archscout.pipeline._cells import check_budget, comparison_cells, feasible
@@ -32,7 +33,8 @@ from archscout.pipeline._settings import (get_method, load_data, one_shot_or_unk
 from archscout.pipeline._train_stage import mean_entry, train_archs
 
 STAGES = ("search", "train", "baselines", "export", "report")
-TASK_FIELDS = ("suite", "split", "data_root", "data_seed", "per_domain", "image_size", "profile", "threads")
+TASK_FIELDS = ("suite", "split", "data_root", "data_seed", "per_domain", "image_size", "profile", "threads",
+               "accelerator", "precision")
 
 
 @dataclass
@@ -56,6 +58,7 @@ def run_main_job(config: MainJobConfig | None = None, *, progress: bool = False,
     from archscout.spaces import get_space
 
     config = config or MainJobConfig()
+    resolve(config.accelerator)  # an accelerator asked for and absent: one line, before any work
     say: Log = log or (lambda line: None)
     multi = config.method in SEARCH_METHODS
     method = SEARCH_METHODS.get(config.method) if multi else one_shot_or_unknown(config.method)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
+from archscout._rundir import RUN_ONLY
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.pipeline._config import (CPU_TRAIN, PAPER_IMAGE_SIZE, PAPER_TRAIN, SMOKE_PER_DOMAIN, SMOKE_SEARCH,
                                         SMOKE_TRAIN, MainJobConfig)
@@ -69,8 +70,7 @@ def search_config(method: str, config: MainJobConfig, seed: int):
         raise ArchscoutError(f"search setting(s) {', '.join(unknown)} unknown to {method}'s "
                              f"{cls.config_class.__name__}")
     overrides["seed"] = seed
-    if "threads" in names:
-        overrides["threads"] = config.threads
+    overrides.update({k: getattr(config, k) for k in RUN_ONLY if k in names})
     return get_profile(method, profile, **overrides)
 
 
@@ -89,19 +89,21 @@ def train_config(config: MainJobConfig, seed: int):
     unknown = sorted(set(base) - _config_fields(TrainConfig))
     if unknown:
         raise ArchscoutError(f"training setting(s) {', '.join(unknown)} unknown to TrainConfig")
-    return TrainConfig(**{**base, "seed": seed, "threads": config.threads})
+    return TrainConfig(**{**base, "seed": seed, **{k: getattr(config, k) for k in RUN_ONLY}})
 
 
-def training_task(*, profile: str | None = None, threads: int | None = None, **data: Any) -> dict[str, Any]:
+def training_task(*, profile: str | None = None, threads: int | None = None, accelerator: str = "auto",
+                  precision: str = "fp32", **data: Any) -> dict[str, Any]:
     """The training evaluator's options for the main job's task at ``profile`` (suite, split, data
     settings and the TrainConfig every arch is trained with): ``--multi-trial --evaluator train``."""
     kwargs = {k: v for k, v in data.items() if v is not None}
     config = MainJobConfig(**kwargs, **({"profile": profile} if profile is not None else {}),
-                           **({"threads": threads} if threads is not None else {}))
+                           **({"threads": threads} if threads is not None else {}), accelerator=accelerator,
+                           precision=precision)
     train = strip_run_only(train_config(config, 0).to_dict(), "seed")
     return {"suite": config.suite, "split": config.split or default_split(config), "data_root": config.data_root,
             "data_seed": config.data_seed, "per_domain": data_size(config)[1], "image_size": data_size(config)[0],
-            "train": train, "threads": config.threads}
+            "train": train, **{k: getattr(config, k) for k in RUN_ONLY}}
 
 
 def data_size(config: MainJobConfig) -> tuple[int, int | None]:
@@ -143,5 +145,5 @@ def default_split(config: MainJobConfig) -> str:
 
 
 def strip_run_only(d: dict[str, Any], *keys: str) -> dict[str, Any]:
-    """A config without what may change when a run resumes (threads, workers)."""
-    return {k: v for k, v in d.items() if k not in ("threads", "workers", *keys)}
+    """A config without what may change when a run resumes (threads, accelerator, precision, workers)."""
+    return {k: v for k, v in d.items() if k not in (*RUN_ONLY, "workers", *keys)}

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from archscout._accelerator import describe, fast_math, resolve
 from archscout.data import Domain, DomainData, holdout
 from archscout.exceptions import ArchscoutError, InvalidArchError
 from archscout.spaces import get_space
@@ -60,6 +61,7 @@ class TrainResult:
     history: list[dict[str, Any]]
     lodo: dict[str, list[dict[str, Any]]] | None = None
     epochs_trained: int | None = None  # less than ``epochs`` when stopped early (``until``)
+    compute: dict[str, Any] | None = None  # accelerator, its name, torch and CUDA versions, precision
     run_dir: str | None = None
     model_path: str | None = None
     model: Classifier | None = field(default=None, repr=False)
@@ -143,18 +145,23 @@ def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = 
     identity = {"space": space, "arch": sp.to_str(arch), "net": net_cfg, "suite": data.name,
                 "data": {k: v for k, v in data.meta.items() if k != "split"}, "split": data.split.name,
                 "train_domains": list(data.split.train), "test_domains": list(data.split.test),
-                "train": {k: v for k, v in config.to_dict().items() if k != "threads"}}
+                "train": config.identity()}
     if not heldout:  # its records lack the test domains: never mixed with a run that has them
         identity["heldout"] = False
 
-    def make(x: torch.Tensor) -> Classifier:
-        seed_everything(config.seed)
-        return Classifier(build_net(space, arch, net_cfg, data.num_classes, in_channels), *channel_stats(x))
+    device = resolve(config.accelerator)
 
+    def make(x: torch.Tensor) -> Classifier:
+        """Built and seeded on the CPU (the same initial weights everywhere), then moved."""
+        seed_everything(config.seed)
+        net = Classifier(build_net(space, arch, net_cfg, data.num_classes, in_channels), *channel_stats(x.cpu()))
+        return net.to(device)
+
+    parts = {d: (i.to(device), o.to(device)) for d, (i, o) in parts.items()}  # resident for the whole run
     x, y = _stack([parts[d][0] for d in data.split.train])
     evals = {"val": {d: parts[d][1] for d in data.split.train}}
     if heldout:
-        evals.update(test={d: data.domains[d] for d in data.split.test},
+        evals.update(test={d: data.domains[d].to(device) for d in data.split.test},
                      test_out={d: parts[d][1] for d in data.split.test})
     elif rule.reads == "test_out":
         raise ArchscoutError("the oracle selection rule reads the test domains; it needs heldout=True")
@@ -163,7 +170,7 @@ def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = 
     if rule.reads == "lodo":
         for d in data.split.train:
             lx, ly = _stack([parts[o][0] for o in data.split.train if o != d])
-            lodo_data[d] = RunData(lx, ly, {"val": {d: data.domains[d]}})
+            lodo_data[d] = RunData(lx, ly, {"val": {d: data.domains[d].to(device)}})
 
     model = make(x)  # before the progress bar: bad settings and a foreign run directory fail on a clean line
     if run_dir is not None:
@@ -173,7 +180,7 @@ def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = 
     done = sum(n * epochs_done(p) for n, p in zip(steps, [run_dir, *lodo_dirs.values()]))
     epochs = config.epochs if until is None else min(until, config.epochs)
     total = sum(steps) * epochs
-    with _threads(config.threads), progress_bar("train", total, progress, min(done, total)) as tick:
+    with _threads(config.threads), fast_math(device), progress_bar("train", total, progress, min(done, total)) as tick:
         history, weights = fit(model, main, config, run_dir=run_dir, identity=identity, on_batch=tick,
                                on_epoch=on_epoch, until=until)
         lodo = {}
@@ -183,7 +190,7 @@ def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = 
                              identity={**identity, "held_out": d}, until=until)
     selected = select_epoch(rule, history, lodo or None)
     model.load_state_dict(load_weights(weights[selected]))
-    model.eval()
+    model.cpu().eval()  # the result's model lives on the CPU (export, latency, pickling)
     rec = history[selected - 1]
     index = arch_index(sp, arch)
     runs = [history, *lodo.values()]
@@ -196,6 +203,7 @@ def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = 
         ood_per_domain=dict(rec.get("test", {})), params=count_params(model.net),
         throughput=images / max(sum(r["train_seconds"] for h in runs for r in h), 1e-9),
         seconds=sum(r["seconds"] for h in runs for r in h), config={**identity, "threads": config.threads},
+        compute=describe(device, config.precision),
         history=history, lodo=lodo or None, epochs_trained=len(history), model=model)
     if run_dir is not None:
         result.run_dir, result.model_path = str(run_dir), str(run_dir / MODEL)

@@ -1,5 +1,6 @@
 """Augmentation and normalization on image tensors (no torchvision): random crop with zero padding,
-horizontal flip, and a normalizing wrapper so that a saved model takes images in [0, 1]."""
+horizontal flip, and a normalizing wrapper so that a saved model takes images in [0, 1]. The draws come
+from a CPU generator (the same on every accelerator); the images stay where they are."""
 
 from __future__ import annotations
 
@@ -14,15 +15,16 @@ def random_crop(x: torch.Tensor, padding: int, gen: torch.Generator) -> torch.Te
         return x
     b, c, h, w = x.shape
     padded = F.pad(x, (padding, padding, padding, padding))
-    dy, dx = torch.randint(0, 2 * padding + 1, (2, b), generator=gen)
-    rows = (dy[:, None] + torch.arange(h))[:, None, :, None]  # (B, 1, H, 1)
-    cols = (dx[:, None] + torch.arange(w))[:, None, None, :]  # (B, 1, 1, W)
-    return padded[torch.arange(b)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols]
+    dy, dx = torch.randint(0, 2 * padding + 1, (2, b), generator=gen).to(x.device)  # drawn on the CPU
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # (B, 1, H, 1)
+    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # (B, 1, 1, W)
+    return padded[torch.arange(b, device=x.device)[:, None, None, None],
+                  torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
 
 
 def random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Each image flipped left-right with probability 1/2."""
-    flip = torch.rand(len(x), generator=gen) < 0.5
+    flip = (torch.rand(len(x), generator=gen) < 0.5).to(x.device)
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from archscout._accelerator import check_accelerator, check_precision
+from archscout._rundir import RUN_ONLY
 from archscout.exceptions import ArchscoutError
 
 # Network size per space when TrainConfig.net leaves it open: small enough for 2 CPU cores.
@@ -36,8 +38,12 @@ class TrainConfig:
         seed: seeds the weights, the holdout split, batch order and augmentation.
         holdout_fraction: part of every domain held out for validation (DomainBed: 0.2).
         eval_batch_size: batch size of evaluation (no effect on results).
-        threads: ``torch.set_num_threads`` during training (None: leave as is). Not part of a run's
-            identity (a resume may change it), though float sums, hence results, can differ with it.
+        threads: ``torch.set_num_threads`` during training (None: leave as is).
+        accelerator: compute device, ``auto`` (CUDA, then MPS, else CPU), ``cpu``, ``cuda``, ``cuda:N``
+            or ``mps``.
+        precision: ``fp32``, or mixed precision ``bf16`` / ``fp16`` (autocast; fp16 with loss scaling).
+        threads, accelerator and precision are not part of a run's identity (a resume may change them),
+        though float sums, hence results, can differ with them.
     """
 
     epochs: int = 10
@@ -54,8 +60,12 @@ class TrainConfig:
     holdout_fraction: float = 0.2
     eval_batch_size: int = 500
     threads: int | None = None
+    accelerator: str = "auto"
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        check_accelerator(self.accelerator)
+        check_precision(self.precision)
         for name in ("epochs", "batch_size", "eval_batch_size"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -86,3 +96,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def identity(self) -> dict[str, Any]:
+        """What a run directory is checked against: every field but the run-only ones."""
+        return {k: v for k, v in asdict(self).items() if k not in RUN_ONLY}

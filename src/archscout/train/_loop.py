@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from archscout._accelerator import RunningStats, autocast, grad_scaler
 from archscout.data import Domain
 from archscout.train._augment import augment
 from archscout.train._config import TrainConfig
@@ -37,13 +38,14 @@ class RunData:
 
 
 @torch.inference_mode()
-def accuracy(model: nn.Module, domain: Domain, batch_size: int) -> float:
-    """Top-1 accuracy in percent."""
+def accuracy(model: nn.Module, domain: Domain, batch_size: int, precision: str = "fp32") -> float:
+    """Top-1 accuracy in percent (model and domain on one device)."""
     model.eval()
-    correct = 0
-    for i in range(0, len(domain), batch_size):
-        correct += int((model(domain.x[i:i + batch_size]).argmax(1) == domain.y[i:i + batch_size]).sum())
-    return 100.0 * correct / len(domain)
+    correct = torch.zeros((), dtype=torch.long, device=domain.x.device)
+    with autocast(domain.x.device, precision):
+        for i in range(0, len(domain), batch_size):
+            correct += (model(domain.x[i:i + batch_size]).argmax(1) == domain.y[i:i + batch_size]).sum()
+    return 100.0 * int(correct) / len(domain)  # one host synchronisation per domain
 
 
 def steps_per_epoch(data: RunData, config: TrainConfig) -> int:
@@ -55,7 +57,7 @@ def epochs_done(run_dir: Path | None) -> int:
     """Epochs held by a run directory's checkpoint (0 without one): where ``fit`` resumes."""
     if run_dir is None or not (run_dir / CHECKPOINT).exists():
         return 0
-    return len(torch.load(run_dir / CHECKPOINT, weights_only=True)["history"])
+    return len(torch.load(run_dir / CHECKPOINT, weights_only=True, map_location="cpu")["history"])
 
 
 def fit(model: nn.Module, data: RunData, config: TrainConfig, *, run_dir: Path | None = None,
@@ -71,6 +73,7 @@ def fit(model: nn.Module, data: RunData, config: TrainConfig, *, run_dir: Path |
     run resumes from ``checkpoint.pt``. ``on_epoch`` sees each new record (raising there stops the run).
     """
     n = len(data.y)
+    device = data.x.device
     steps = steps_per_epoch(data, config)
     total = steps * config.epochs
     opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
@@ -79,6 +82,7 @@ def fit(model: nn.Module, data: RunData, config: TrainConfig, *, run_dir: Path |
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
     else:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    scaler = grad_scaler(device, config.precision)
     history: list[dict[str, Any]] = []
     weights: dict[int, Any] = {}
     if run_dir is not None:
@@ -86,10 +90,12 @@ def fit(model: nn.Module, data: RunData, config: TrainConfig, *, run_dir: Path |
         (run_dir / "weights").mkdir(exist_ok=True)
         ckpt_path = run_dir / CHECKPOINT
         if ckpt_path.exists():
-            ckpt = torch.load(ckpt_path, weights_only=True)
+            ckpt = torch.load(ckpt_path, weights_only=True, map_location="cpu")
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
             sched.load_state_dict(ckpt["scheduler"])
+            if ckpt.get("scaler"):
+                scaler.load_state_dict(ckpt["scaler"])
             history = ckpt["history"]
             set_rng_state(ckpt["rng"])
             weights = {r["epoch"]: run_dir / "weights" / f"epoch-{r['epoch']:03d}.pt" for r in history}
@@ -99,38 +105,39 @@ def fit(model: nn.Module, data: RunData, config: TrainConfig, *, run_dir: Path |
     for epoch in range(len(history) + 1, last + 1):
         start = time.perf_counter()
         gen = epoch_generator(config.seed, epoch)
-        order = torch.randperm(n, generator=gen)
+        order = torch.randperm(n, generator=gen).to(device)  # drawn on the CPU: the same stream everywhere
         model.train()
-        loss_sum, correct, seen = 0.0, 0, 0
+        stats = RunningStats(device)
         for s in range(steps):
             idx = order[s * config.batch_size:(s + 1) * config.batch_size] if n >= config.batch_size else order
             xb, yb = augment(data.x[idx], config.crop_padding, config.flip, gen), data.y[idx]
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb)
+            with autocast(device, config.precision):
+                logits = model(xb)
+                loss = F.cross_entropy(logits, yb)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             sched.step()
-            loss_sum += float(loss.detach()) * len(yb)
-            correct += int((logits.argmax(1) == yb).sum())
-            seen += len(yb)
+            stats.add(loss, (logits.argmax(1) == yb).sum(), len(yb))
             if on_batch is not None:
                 on_batch()
-        train_seconds = time.perf_counter() - start
-        record: dict[str, Any] = {"epoch": epoch, "loss": loss_sum / seen, "train_acc": 100.0 * correct / seen,
-                                  "images": seen, "train_seconds": train_seconds}
+        record: dict[str, Any] = {"epoch": epoch, "loss": stats.mean_loss(), "train_acc": stats.accuracy(),
+                                  "images": stats.seen, "train_seconds": time.perf_counter() - start}
         for group, domains in data.evals.items():
-            record[group] = {name: accuracy(model, d, config.eval_batch_size) for name, d in domains.items()}
+            record[group] = {name: accuracy(model, d, config.eval_batch_size, config.precision)
+                             for name, d in domains.items()}
         record["seconds"] = time.perf_counter() - start
         history.append(record)
-        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         if run_dir is None:
             weights[epoch] = state
         else:
             weights[epoch] = run_dir / "weights" / f"epoch-{epoch:03d}.pt"
             atomic_save(state, weights[epoch])
             atomic_save({"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                         "scheduler": sched.state_dict(), "history": history, "rng": rng_state()},
+                         "scheduler": sched.state_dict(), "scaler": scaler.state_dict(), "history": history,
+                         "rng": rng_state()},
                         run_dir / CHECKPOINT)
         if on_epoch is not None:
             on_epoch(record)
@@ -139,4 +146,4 @@ def fit(model: nn.Module, data: RunData, config: TrainConfig, *, run_dir: Path |
 
 def load_weights(entry: Any) -> dict[str, torch.Tensor]:
     """A state dict from ``fit``'s weights: itself (in memory) or loaded from its path."""
-    return torch.load(entry, weights_only=True) if isinstance(entry, Path) else entry
+    return torch.load(entry, weights_only=True, map_location="cpu") if isinstance(entry, Path) else entry
