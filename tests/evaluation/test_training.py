@@ -115,16 +115,35 @@ def _launch(run_dir: Path, trials: int) -> list[str]:
             str(trials), "--workers", "2", "--name", "k", "--run-dir", str(run_dir), "--json"]
 
 
+def _marked(mark: str) -> list[int]:
+    """Live processes whose environment holds ``mark`` (Linux's /proc)."""
+    pids = []
+    for env in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if mark.encode() in env.read_bytes():
+                pids.append(int(env.parent.name))
+        except OSError:
+            pass
+    return pids
+
+
 def test_kill_9_resumes_with_the_exact_budget_and_no_training_redone(tmp_path):
     trials = 8
     db = tmp_path / "k" / "study.db"
-    proc = subprocess.Popen(_launch(tmp_path, trials), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    mark = f"ARCHSCOUT_TEST_MARK={os.getpid()}-{time.time_ns()}"
+    env = {**os.environ, mark.split("=")[0]: mark.split("=")[1]}
+    proc = subprocess.Popen(_launch(tmp_path, trials), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     deadline = time.time() + 300
     while count_complete(db) < 3:
         assert proc.poll() is None and time.time() < deadline, proc.communicate()
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    if Path("/proc/self/environ").exists():  # the killed driver's workers exit too: no orphan trains on
+        deadline = time.time() + 10
+        while _marked(mark) and time.time() < deadline:
+            time.sleep(0.1)
+        assert not _marked(mark)
     runs = tmp_path / "k" / "train"
     finished = {p.parent.name: p.stat().st_mtime_ns for p in runs.glob("*/checkpoint.pt")}
     assert finished

@@ -17,6 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from archscout._procs import exit_with_parent
 from archscout._registry import Registry
 from archscout.evaluation import Evaluation, Evaluator
 from archscout.exceptions import ArchscoutError, UnknownNameError
@@ -110,6 +111,7 @@ _worker_evaluator: Evaluator | None = None
 
 def _init_worker(make_evaluator: EvaluatorFactory) -> None:
     global _worker_evaluator
+    exit_with_parent()
     _worker_evaluator = make_evaluator()
 
 

@@ -8,6 +8,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from archscout._procs import exit_with_parent
 from archscout._rundir import RESULT, read_done
 from archscout.pipeline._cells import latencies, nb201_reported, training_time
 from archscout.pipeline._config import MODEL_PT, Log, MainJobConfig
@@ -75,7 +76,8 @@ def train_archs(config: MainJobConfig, specs: list[tuple[str, int, str]], data, 
             record(name, index, seed, tdir, r)
     elif todo:
         todo.sort(key=lambda t: -training_time(t[1]))  # the longest first: the last worker waits least
-        with ProcessPoolExecutor(min(config.workers, len(todo)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(min(config.workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=exit_with_parent) as pool:
             futures = {pool.submit(_train_job, config, index, cfg, tdir): (name, index, seed, tdir)
                        for name, index, seed, cfg, tdir in todo}
             for fut in as_completed(futures):
