@@ -111,8 +111,13 @@ def _latency_column(bench, device: str) -> str:
     for name in (f"{device}_latency", device):
         if name in columns:
             return name
+    several = [c for c in columns if c.startswith(f"{device}_latency_")]
+    if several:  # a GPU measured at several batch sizes: the name alone does not say which
+        raise ArchscoutError(f"device {device!r} has {len(several)} latency columns (batch sizes): "
+                             f"{', '.join(several)}; pass one of them")
+    devices = [c.split("_latency")[0] for c in columns]
     raise UnknownNameError("device with an NB201 latency table (or latency column)", device,
-                           dict.fromkeys([c.split("_latency")[0] for c in columns] + columns))
+                           dict.fromkeys([d for d in devices if devices.count(d) == 1] + columns))
 
 
 @hw.command("predict")
