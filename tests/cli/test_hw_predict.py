@@ -30,10 +30,6 @@ def test_predict_bad_input_is_one_line(capsys):
         assert err.count("\n") == 1 and word in err, err
 
 
-def test_a_gpu_measured_at_several_batch_sizes_names_its_columns(capsys):
-    assert main(["hw", "predict", "--device", "1080ti"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "1080ti_latency_bs1, 1080ti_latency_bs32, 1080ti_latency_bs256" in err, err
-    assert main(["hw", "predict", "--device", "nope"]) == 2
-    choices = capsys.readouterr().err.split("choose from:")[1]
-    assert "1080ti_latency_bs1" in choices and "1080ti," not in choices  # only names that are accepted
+def test_a_gpu_measured_at_several_batch_sizes_means_batch_size_1(capsys):
+    assert main(["hw", "predict", "--device", "1080ti", "--train", "60", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["device"] == "1080ti_latency_bs1"

@@ -108,16 +108,12 @@ def hw_query(space: str, dataset: str, arch: str, devices: tuple[str, ...], as_j
 def _latency_column(bench, device: str) -> str:
     """The latency column a device name (``raspi4``) or a column name (``1080ti_latency_bs1``) means."""
     columns = [m for m in bench.metrics if "_latency" in m]
-    for name in (f"{device}_latency", device):
+    # a GPU measured at several batch sizes: its name alone means batch size 1 (as the one-shot cost term)
+    for name in (f"{device}_latency", f"{device}_latency_bs1", device):
         if name in columns:
             return name
-    several = [c for c in columns if c.startswith(f"{device}_latency_")]
-    if several:  # a GPU measured at several batch sizes: the name alone does not say which
-        raise ArchscoutError(f"device {device!r} has {len(several)} latency columns (batch sizes): "
-                             f"{', '.join(several)}; pass one of them")
-    devices = [c.split("_latency")[0] for c in columns]
     raise UnknownNameError("device with an NB201 latency table (or latency column)", device,
-                           dict.fromkeys([d for d in devices if devices.count(d) == 1] + columns))
+                           dict.fromkeys([c.split("_latency")[0] for c in columns] + columns))
 
 
 @hw.command("predict")
