@@ -68,3 +68,12 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, args, text):
 def test_accelerator_errors_are_one_line_exit_2(capsys, tmp_path, args, text):
     code, out, err = run(capsys, *BASE, "--arch", "11472", "--run-dir", str(tmp_path), *args)
     assert code == 2 and text in err and err.count("\n") == 1 and not list(tmp_path.iterdir())
+
+
+def test_default_run_name_of_a_folder_suite_is_one_folder():
+    from archscout.cli._train import _default_name
+
+    assert _default_name("nb201", "x", 11472, "/data/my sets/PACS/", "lodo-sketch", 0) == \
+        "nb201-11472-PACS-lodo-sketch-s0"
+    assert _default_name("nb201", "x", 11472, "fmnist-shift", "correlation", 2) == \
+        "nb201-11472-fmnist-shift-correlation-s2"

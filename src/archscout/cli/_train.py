@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,10 @@ def _net_settings(items: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _default_name(space: str, arch_str: str, index: int | None, suite: str, split: str, seed: int) -> str:
+    """SPACE-ARCH-SUITE-SPLIT-sSEED, one folder: a suite given as a path contributes its last part."""
     tag = str(index) if index is not None else hashlib.sha1(arch_str.encode()).hexdigest()[:10]
-    return f"{space}-{tag}-{suite}-{split}-s{seed}"
+    name = Path(suite.rstrip("/\\")).name or suite
+    return re.sub(r"[^A-Za-z0-9._-]", "_", f"{space}-{tag}-{name}-{split}-s{seed}")
 
 
 @cli.command("train")
