@@ -1,6 +1,8 @@
 """Helpers shared by test modules (``tests`` is on pytest's ``pythonpath``)."""
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,3 +28,17 @@ def count_complete(db: Path) -> int:
             return conn.execute("SELECT count(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
     except sqlite3.OperationalError:  # schema not created yet
         return 0
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Torch at one thread for the duration: tiny nets run as fast, and a busy machine's barrier waits
+    cannot slow them."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

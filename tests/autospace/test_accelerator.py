@@ -13,7 +13,7 @@ from archscout.autospace import (REFERENCE_CELL, EvolveConfig, LearnedSpace, Sma
 from archscout.data import load_split
 from archscout.exceptions import ArchscoutError
 
-from helpers import one_line
+from helpers import one_line, one_torch_thread
 
 TINY = dict(iterations=1, steps_per_iter=3, warmup_steps=1, batch_size=16, train_images=48, val_images=48,
             population=4, k_sample=2, top_k=2, threads=1)
@@ -29,10 +29,8 @@ def space():
 
 @pytest.fixture(scope="module")
 def data():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny nets: one thread is as fast, and immune to a busy machine's barrier waits
-    yield load_split("digits-shift", "correlation", per_domain=40)
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        yield load_split("digits-shift", "correlation", per_domain=40)
 
 
 def _strip(history):

@@ -6,18 +6,15 @@ import pytest
 
 import archscout.cli._data  # noqa: F401  (registers the command family)
 from archscout.cli import main
+from helpers import one_torch_thread
 
 TINY = ["--trials", "1", "--epochs", "2", "--dim-z", "2", "--samples", "500", "--per-domain", "200"]
 
 
 @pytest.fixture
 def one_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny nets: one thread is as fast, and immune to a busy machine's barrier waits
-    yield
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        yield
 
 
 def run(capsys, *args):

@@ -11,6 +11,7 @@ from archscout.data._shift_metrics import (Densities, ShiftMetricsConfig, ShiftM
                                            bisect_threshold, calibrate, check_balanced, correlation, diversity,
                                            estimate_densities, measure_shift, prepare_sides)
 from archscout.exceptions import ArchscoutError
+from helpers import one_torch_thread
 
 TINY = dict(trials=1, epochs=2, swa_start=1, samples=1000, dim_z=2, width=4)
 
@@ -140,10 +141,8 @@ def test_calibrate_on_hand_made_densities():
 
 @pytest.fixture(scope="module")
 def digits():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny nets: one thread is as fast, and immune to a busy machine's barrier waits
-    yield load_split("digits-shift", "correlation", per_domain=300)
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        yield load_split("digits-shift", "correlation", per_domain=300)
 
 
 def test_measure_shift_is_deterministic_and_reports_both_formulas(digits):
