@@ -5,6 +5,9 @@ Models are built and seeded on the CPU and then moved, and every random draw of 
 augmentation, sampling) comes from CPU generators: the same seed gives the same data stream on every
 accelerator, and ``cpu`` gives exactly the results of a CPU-only install. Checkpoints hold CPU tensors,
 so a run resumes on another accelerator (float sums, hence results, then differ slightly).
+
+torch is imported inside the functions: the CLI imports this module to build its options, and a
+command that does not compute (``hw query``, ``--help``) should not pay for loading torch.
 """
 
 from __future__ import annotations
