@@ -112,9 +112,9 @@ def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = 
     """Train ``arch`` of ``space`` on the training domains of ``data`` (ERM) and report it at the epoch
     chosen by ``selection`` (``training-domain``, ``leave-one-domain-out`` or ``oracle``).
 
-    Every domain is split 80/20 (``holdout``): the model trains on the training domains' ``in`` parts;
-    each epoch it is evaluated on their ``out`` parts (``val``), on the full test domains (``test``,
-    reported) and on their ``out`` parts (``test_out``, read by the oracle only). With ``run_dir`` the
+    Every training domain is split 80/20 (``holdout``): the model trains on the ``in`` parts; each
+    epoch it is evaluated on their ``out`` parts (``val``) and on the full test domains (``test``,
+    reported). Only the oracle splits the test domains too, and reads their ``out`` parts (``test_out``). With ``run_dir`` the
     run writes ``config.json``, ``checkpoint.pt`` (each epoch), ``weights/``, ``model.pt`` and
     ``result.json``, and calling again with the same arguments resumes (or just re-reads) it.
 
@@ -140,7 +140,9 @@ def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = 
                              f"{data.split.name!r} has {len(data.split.train)}")
     if until is not None and (isinstance(until, bool) or not isinstance(until, int) or until < 1):
         raise ArchscoutError(f"until {until!r} must be a positive number of epochs")
-    parts = _split_domains(data, config, [*data.split.train, *(data.split.test if heldout else ())])
+    # a test domain is evaluated whole; only the oracle needs a part of it held out
+    split_test = heldout and rule.reads == "test_out"
+    parts = _split_domains(data, config, [*data.split.train, *(data.split.test if split_test else ())])
     run_dir = Path(run_dir) if run_dir is not None else None
     identity = {"space": space, "arch": sp.to_str(arch), "net": net_cfg, "suite": data.name,
                 "data": {k: v for k, v in data.meta.items() if k != "split"}, "split": data.split.name,
@@ -161,8 +163,9 @@ def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = 
     x, y = _stack([parts[d][0] for d in data.split.train])
     evals = {"val": {d: parts[d][1] for d in data.split.train}}
     if heldout:
-        evals.update(test={d: data.domains[d].to(device) for d in data.split.test},
-                     test_out={d: parts[d][1] for d in data.split.test})
+        evals["test"] = {d: data.domains[d].to(device) for d in data.split.test}
+        if split_test:
+            evals["test_out"] = {d: parts[d][1] for d in data.split.test}
     elif rule.reads == "test_out":
         raise ArchscoutError("the oracle selection rule reads the test domains; it needs heldout=True")
     main = RunData(x, y, evals)
