@@ -75,3 +75,12 @@ def test_flops_difference_to_nb201_convention_is_explained(zc):
 def test_built_network_params_all_9445(zc):
     for s, p in zip(zc.net_str, zc.params):
         assert count_params(TinyNetwork(s)) == round(p * 1e6)
+
+
+@pytest.mark.parametrize("size", [33, 34, 35, 227])
+def test_any_image_size_goes_through_network_and_supernet(size):
+    from archscout.nn import NB201Supernet
+    x = torch.rand(1, 3, size, size)
+    net = get_space("nb201").build(11472, num_classes=4, C=4, N=1)
+    assert net(x).shape[-1] == 4
+    assert NB201Supernet(C=4, N=1, num_classes=4)(x).shape[-1] == 4

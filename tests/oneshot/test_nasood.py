@@ -40,9 +40,9 @@ def test_config_errors():
         NASOODConfig(stage1_ratio=1.5)
 
 
-def test_image_size_must_be_divisible_by_4(digits):
-    with pytest.raises(ArchscoutError, match="divisible by 4"):
-        get_method("nasood").search("nb201", digits, cfg(image_size=10, epochs=1))
+def test_odd_image_size_runs(digits):
+    r = get_method("nasood").search("nb201", digits, cfg(image_size=9, epochs=1))
+    assert r.arch_index is not None
 
 
 def test_nb201_softmax_single_clean(digits):

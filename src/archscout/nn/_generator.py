@@ -11,7 +11,8 @@ Layout (``channels`` = cd; the paper: cd = 64 and 3 residual blocks; the CPU pro
 - up: ConvTranspose 4x4 stride 2 (-> 2 cd) -> IN -> ReLU; ConvTranspose 4x4 stride 2 (-> cd) -> IN -> ReLU;
 - Conv 7x7 (cd -> in_ch, pad 3, no bias) -> tanh; **output = tanh(...) + x** (residual, not clipped).
 
-H and W must be divisible by 4 (two stride-2 stages and back).
+Any H and W: an input whose sides are not multiples of 4 (two stride-2 stages and back) is padded
+(replicate) and the output cropped back.
 """
 
 from __future__ import annotations
@@ -87,8 +88,8 @@ class ConditionalGenerator(nn.Module):
         n, c, h, w = x.shape
         if c != self.in_channels:
             raise ValueError(f"generator expects {self.in_channels} channels, got {c}")
-        if h % 4 or w % 4:
-            raise ValueError(f"generator needs H and W divisible by 4; got {h}x{w}")
+        ph, pw = -h % 4, -w % 4  # two stride-2 steps: any other size is padded, and the output cropped
+        xp = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
         codes = torch.cat([self.code(source, n, x.device), self.code(target, n, x.device)], 1).to(x.dtype)
-        hmap = torch.cat([self.stem(x), codes[:, :, None, None].expand(n, 2 * self.codes, h, w)], 1)
-        return torch.tanh(self.out(self.up(self.res(self.down(hmap))))) + x
+        hmap = torch.cat([self.stem(xp), codes[:, :, None, None].expand(n, 2 * self.codes, h + ph, w + pw)], 1)
+        return torch.tanh(self.out(self.up(self.res(self.down(hmap)))))[:, :, :h, :w] + x

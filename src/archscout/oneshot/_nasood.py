@@ -242,10 +242,6 @@ class NASOOD(OneShotMethod):
 
     def _setup(self, space: str, config: OneShotConfig, cost: Any, halves: Halves,
                run_dir: Path | None) -> tuple[SearchState, list[dict[str, Any]]]:
-        size = halves.x_w.shape[-2:]
-        if size[0] % 4 or size[1] % 4:
-            raise ArchscoutError(f"NAS-OoD's generator needs image sides divisible by 4; got {size[0]}x{size[1]} "
-                                 "(set image_size)")
         d_w, d_a = (d.to(halves.x_w.device) for d in _domain_labels(self._data, config, halves))
         self._ctx = _Context(space, self.relaxation_of(config, space), len(self._data.split.train),
                              halves.x_w.shape[1], d_w, d_a)
