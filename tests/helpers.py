@@ -42,3 +42,40 @@ def one_torch_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+# A folder as users have them (PACS/VLCS-like): one image size (227 unless told), JPEG and PNG, grey
+# images among colour ones, a class folder spelled differently in one domain, a domain lacking a class,
+# domains of 3 to 10 images. Each class is a coloured shape, so a model can learn something.
+USER_DOMAINS = {"photo": {"dog": 3, "giraffe": 3, "horse": 2, "person": 2},
+                "cartoon": {"Dog": 2, "giraffe": 2, "horse": 2},  # 'Dog' for 'dog'; no 'person'
+                "sketch": {"dog": 1, "giraffe": 1, "horse": 1}}
+
+
+def _shape_image(cls: str, i: int, size: int, grey: bool):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng([i, size, len(cls)])
+    img = rng.integers(0, 60, (size, size, 3)).astype(np.uint8)
+    k = sorted({"dog", "giraffe", "horse", "person"}).index(cls.lower())
+    lo, hi = size // 4, 3 * size // 4
+    colour = [(220, 40, 40), (230, 210, 30), (120, 70, 20), (40, 60, 230)][k]
+    if k % 2 == 0:
+        img[lo:hi, lo:hi] = colour
+    else:
+        img[:, lo:hi:max(1, size // 16)] = colour
+    im = Image.fromarray(img)
+    return im.convert("L") if grey else im
+
+
+def make_user_folder(root: Path, size: int = 227) -> Path:
+    """The folder described above under ``root`` (its name is the dataset's)."""
+    for d, (domain, classes) in enumerate(USER_DOMAINS.items()):
+        for cls, n in classes.items():
+            (root / domain / cls).mkdir(parents=True)
+            for i in range(n):
+                grey = domain == "sketch" or (domain == "photo" and i == 0 and cls in ("dog", "horse"))
+                ext = "jpg" if domain == "photo" else "png"
+                _shape_image(cls, 10 * d + i, size, grey).save(root / domain / cls / f"{cls}_{i}.{ext}")
+    return root

@@ -23,6 +23,10 @@ class UnknownNameError(ArchscoutError, KeyError):
         return self.args[0]
 
 
+class ArchscoutWarning(UserWarning):
+    """Base class of the warnings archscout gives users (the CLI prints each as one ``warning:`` line)."""
+
+
 class InvalidArchError(ArchscoutError, ValueError):
     """An architecture (string, index or op list) that does not belong to its space."""
 

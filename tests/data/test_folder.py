@@ -2,10 +2,12 @@
 
 from pathlib import Path
 
+import pytest
 import torch
 from PIL import Image, features
 
 from archscout.data import DatasetError
+from archscout.data._domains import DatasetWarning
 from archscout.data._folder import IMAGE_EXTENSIONS, known_dataset, load_folder, scan_folder
 from archscout.data._load import load_split
 from archscout.exceptions import UnknownNameError
@@ -41,21 +43,22 @@ def test_scan_layout_and_lodo_splits(tmp_path):
     assert sp.train == ("a_dom", "c_dom") and sp.test == ("b_dom",)
     data = ds.load("lodo-b_dom")
     assert [d.name for d in data.train] == ["a_dom", "c_dom"] and [d.name for d in data.test] == ["b_dom"]
-    x = data.domain("a_dom").x
-    assert x.shape == (9, 3, 8, 8) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
-    assert data.num_classes == 3 and data.image_shape == (3, 8, 8)
+    x = data.domain("a_dom").x  # resized to 16 x 16 by default
+    assert x.shape == (9, 3, 16, 16) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+    assert data.num_classes == 3 and data.image_shape == (3, 16, 16) and data.meta["image_size"] == 16
+    assert ds.load("lodo-b_dom", size=8).image_shape == (3, 8, 8)
     assert data.meta["counts"] == {"a_dom": 9, "c_dom": 9, "b_dom": 9} and data.meta["image_mode"] == "RGB"
     assert data.meta["root"] == str(tmp_path / "mine") and data.meta["split"] == "lodo-b_dom"
 
 
 def test_class_index_is_the_same_in_every_domain(tmp_path):
     root = make(tmp_path / "ds")
-    (root / "b_dom" / "zebra").mkdir()  # one domain with an extra class, then allowed
+    (root / "b_dom" / "zebra").mkdir()  # one domain with an extra class: the others lack it
     Image.new("RGB", (8, 8), (250, 5, 7)).save(root / "b_dom" / "zebra" / "z.png")
-    one_line(DatasetError, lambda: scan_folder(root), "a_dom", "'zebra'", "allow_missing_classes")
-    ds = scan_folder(root, allow_missing_classes=True)
+    ds = scan_folder(root)
     assert ds.classes == ("bird", "cat", "dog", "zebra")
-    data = ds.load(train=["a_dom", "c_dom"], test="b_dom")
+    assert ds.counts("a_dom")["zebra"] == 0 and ds.counts("b_dom")["zebra"] == 1
+    data = ds.load(train=["b_dom", "c_dom"], test="a_dom", size=8)
     for d, dom in enumerate(DOMAINS):
         got = data.domain(dom)
         red = (got.x[:, 0, 0, 0] * 255).round().long()
@@ -64,6 +67,35 @@ def test_class_index_is_the_same_in_every_domain(tmp_path):
                 assert ds.classes[y] == "zebra"
             else:
                 assert ds.classes[y] == CLASSES[(v - 10 * d) // 60]
+    assert (data.domain("b_dom").y == ds.classes.index("zebra")).sum() == 1
+
+
+def test_held_out_class_unseen_in_training_is_named_and_left_out(tmp_path):
+    root = make(tmp_path / "ds")
+    (root / "b_dom" / "zebra").mkdir()
+    for i in range(2):
+        Image.new("RGB", (8, 8), (250, 5, 7)).save(root / "b_dom" / "zebra" / f"z{i}.png")
+    ds = scan_folder(root)
+    with pytest.warns(DatasetWarning, match=r"'b_dom'.*'zebra' \(2 images\).*no training domain") as caught:
+        data = ds.load("lodo-b_dom")
+    assert len(caught) == 1
+    assert len(data.domain("b_dom")) == 9 and ds.classes.index("zebra") not in data.domain("b_dom").y.tolist()
+    assert data.meta["excluded_unseen_classes"] == {"b_dom": {"zebra": 2}}
+    only = make(tmp_path / "only", domains=("a", "b"), classes=("x",), n=1)
+    (only / "b" / "x").rename(only / "b" / "y")
+    one_line(DatasetError, lambda: scan_folder(only).load("lodo-b"), "'b'", "'y'", "nothing to evaluate")
+
+
+def test_class_folders_match_across_spellings(tmp_path):
+    root = make(tmp_path / "ds", n=1)
+    (root / "c_dom" / "dog").rename(root / "c_dom" / "Dog")
+    (root / "c_dom" / "bird").rename(root / "c_dom" / "Bird_")
+    ds = scan_folder(root)
+    assert ds.classes == ("bird", "cat", "dog")
+    assert ds.spellings == {"bird": {"c_dom": "Bird_"}, "dog": {"c_dom": "Dog"}}
+    assert all(ds.counts(d) == {"bird": 1, "cat": 1, "dog": 1} for d in ds.domains)
+    (root / "c_dom" / "DOG").mkdir()
+    one_line(DatasetError, lambda: scan_folder(root), "c_dom", "'DOG'", "'Dog'", "merge or rename")
 
 
 def test_user_given_splits(tmp_path):
@@ -80,31 +112,53 @@ def test_user_given_splits(tmp_path):
     one_line(DatasetError, lambda: ds.load(), "lodo-a_dom", "train=")
 
 
-def test_resize_and_size_mismatch(tmp_path):
+def test_any_size_is_resized(tmp_path):
     root = make(tmp_path / "ds", n=2)
     Image.new("RGB", (12, 10), (1, 2, 3)).save(root / "c_dom" / "cat" / "odd.png")
-    msg = one_line(DatasetError, lambda: load_folder(root, "lodo-a_dom"), "odd.png", "12x10", "8x8", "size=")
-    assert "--image-size" in msg
+    data = load_folder(root, "lodo-a_dom")
+    assert data.image_shape == (3, 16, 16) and data.meta["image_size"] == 16
     data = load_folder(root, "lodo-a_dom", size=4)
     assert data.image_shape == (3, 4, 4) and data.meta["image_size"] == 4
     v = grey_value(DOMAINS.index("a_dom"), CLASSES.index("bird"), 0)  # a flat colour survives the resize
     assert torch.allclose(data.domain("a_dom").x[0, :, 0, 0] * 255, torch.tensor([v, 255.0 - v, 7]), atol=0.6)
-    assert load_folder(root, "lodo-a_dom", size=16).image_shape == (3, 16, 16)
+    assert load_folder(root, "lodo-a_dom", size=33).image_shape == (3, 33, 33)
     one_line(DatasetError, lambda: load_folder(root, "lodo-a_dom", size=0), "size 0")
 
 
 def test_channel_modes(tmp_path):
     grey = load_folder(make(tmp_path / "grey", mode="L"), "lodo-a_dom")
-    assert grey.image_shape == (1, 8, 8)
-    assert load_folder(tmp_path / "grey", "lodo-a_dom", mode="RGB").image_shape == (3, 8, 8)
+    assert grey.image_shape == (1, 16, 16) and grey.meta["image_mode"] == "L"
+    assert load_folder(tmp_path / "grey", "lodo-a_dom", mode="RGB").image_shape == (3, 16, 16)
     root = make(tmp_path / "mixed", n=1)
     Image.new("L", (8, 8), 9).save(root / "b_dom" / "dog" / "grey.png")
-    one_line(DatasetError, lambda: load_folder(root, "lodo-a_dom"), "grey.png", "1 channel", "RGB", "mode=")
-    assert load_folder(root, "lodo-a_dom", mode="L").image_shape == (1, 8, 8)
     Image.new("RGBA", (8, 8), (1, 2, 3, 4)).save(root / "b_dom" / "dog" / "alpha.png")
-    one_line(DatasetError, lambda: load_folder(root, "lodo-a_dom"), "4 channel", "RGBA")
-    assert load_folder(root, "lodo-a_dom", mode="RGBA").image_shape == (4, 8, 8)
+    ds = scan_folder(root)
+    assert ds.majority_mode() == "RGB"  # 9 RGB, 1 grey, 1 with alpha: converted to the majority
+    data = ds.load("lodo-a_dom")
+    assert data.image_shape == (3, 16, 16) and data.meta["image_mode"] == "RGB"
+    grey_img = data.domain("b_dom").x[[p.name for p, _ in ds.files["b_dom"]].index("grey.png")]
+    assert torch.allclose(grey_img, torch.full_like(grey_img, 9 / 255))  # grey to RGB: three equal channels
+    assert load_folder(root, "lodo-a_dom", mode="L").image_shape == (1, 16, 16)
+    assert load_folder(root, "lodo-a_dom", mode="RGBA").image_shape == (4, 16, 16)
     one_line(DatasetError, lambda: load_folder(root, "lodo-a_dom", mode="CMYK"), "'CMYK'", "RGB")
+
+
+def test_describe_shows_domains_classes_sizes_and_modes(tmp_path):
+    root = make(tmp_path / "ds", n=2)
+    Image.new("L", (30, 20), 9).save(root / "a_dom" / "dog" / "grey.png")
+    (root / "c_dom" / "dog").rename(root / "c_dom" / "Dog")
+    (root / "b_dom" / "cat").rename(root / "b_dom" / "Cat")
+    for f in (root / "b_dom" / "Cat").iterdir():
+        f.unlink()
+    (root / "b_dom" / "Cat").rmdir()
+    info = scan_folder(root).describe()
+    a = next(d for d in info["domains"] if d["name"] == "a_dom")
+    b = next(d for d in info["domains"] if d["name"] == "b_dom")
+    assert a["images"] == 7 and a["per_class"] == {"bird": 2, "cat": 2, "dog": 3}
+    assert a["modes"] == {"RGB": 6, "L": 1} and a["sizes"] == {"8x8": 6, "30x20": 1}
+    assert b["missing_classes"] == ["cat"] and b["images"] == 4
+    assert info["spellings"] == {"dog": {"c_dom": "Dog"}} and info["mode"] == "RGB" and info["images"] == 17
+    assert [s["name"] for s in info["splits"]] == ["lodo-a_dom", "lodo-b_dom", "lodo-c_dom"]
 
 
 def test_image_formats_junk_and_nested_files(tmp_path):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
 from archscout import __version__
-from archscout.exceptions import ArchscoutError
+from archscout.exceptions import ArchscoutError, ArchscoutWarning
+
+IMAGE_MODES = ("L", "RGB", "RGBA")  # archscout.data's modes, here so that the CLI starts without torch
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,10 +33,25 @@ def compute_options(f):
                              "Not --device, the hardware whose latency is budgeted.")(f)
 
 
+def image_mode_option(f):
+    """``--image-mode`` of every command that reads folders (None: the folder's majority mode)."""
+    return click.option("--image-mode", type=click.Choice(IMAGE_MODES), default=None,
+                        help="Convert a folder's images to L (grey), RGB or RGBA [the mode most of them have].")(f)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):
+    """archscout's warnings as one ``warning:`` line each; any other as Python shows it."""
+    if issubclass(category, ArchscoutWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _default(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print one line ``error: ...`` and exit 2 (``--debug`` re-raises)."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    warnings.showwarning = _show_warning
     try:
         cli.main(args=args, prog_name="archscout", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from archscout.cli._app import cli, compute_options
+from archscout.cli._app import cli, compute_options, image_mode_option
 
 
 @cli.group()
@@ -25,9 +25,65 @@ def _suite_dict(s: Any) -> dict[str, Any]:
 
 
 @data.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print the suites as JSON.")
-def data_list(as_json: bool) -> None:
-    """List the shift suites: their domains (by family) and their splits (train -> test domains)."""
+@click.argument("folder", required=False)
+@click.option("--data-root", default=None, help="With FOLDER a DomainBed dataset's name (PACS, ...): its folder or "
+              "the folder holding it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the suites (or the folder) as JSON.")
+def data_list(folder: str | None, data_root: str | None, as_json: bool) -> None:
+    """List the shift suites: their domains (by family) and their splits (train -> test domains).
+
+    With FOLDER (DomainBed's layout ROOT/DOMAIN/CLASS/IMAGE), show that dataset instead: its domains,
+    classes, images per class, image sizes and channel modes, and its splits."""
+    from archscout.exceptions import ArchscoutError
+
+    if folder is None:
+        if data_root is not None:
+            raise ArchscoutError("--data-root goes with FOLDER, a DomainBed dataset's name (e.g. data list PACS "
+                                 "--data-root DIR)")
+        _list_suites(as_json)
+        return
+    from archscout.data import open_folder
+
+    info = open_folder(folder, data_root).describe()
+    if as_json:
+        click.echo(json.dumps(info, indent=1))
+    else:
+        _print_folder(info)
+
+
+def _sizes(sizes: dict[str, int]) -> str:
+    top = list(sizes.items())
+    text = ", ".join(f"{s} ({n})" for s, n in top[:2])
+    return text + (f", {len(top) - 2} more sizes" if len(top) > 2 else "")
+
+
+def _print_folder(info: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    n_cls = len(info["classes"])
+    table = Table(title=f"{info['dataset']} ({info['root']}): {info['images']:,} images, {n_cls} classes")
+    for col in ("domain", "images", "classes", "images per class", "image sizes (W x H)", "modes"):
+        table.add_column(col, overflow="fold")
+    for d in info["domains"]:
+        have = [n for n in d["per_class"].values() if n]
+        lacks = d["missing_classes"]
+        table.add_row(d["name"], f"{d['images']:,}",
+                      f"{len(have)} of {n_cls}" + (f"; lacks {', '.join(lacks)}" if lacks else ""),
+                      f"{min(have)}" if min(have) == max(have) else f"{min(have)} to {max(have)}",
+                      _sizes(d["sizes"]), ", ".join(f"{m} ({n})" for m, n in d["modes"].items()))
+    console.print(table)
+    console.print(f"classes: {', '.join(info['classes'])}", soft_wrap=True)
+    for cls, where in info["spellings"].items():
+        console.print(f"class {cls!r} is spelled " + ", ".join(f"{f!r} in {d}" for d, f in where.items()),
+                      soft_wrap=True, markup=False)
+    console.print(f"loaded as {info['mode']} (the mode most images have; --image-mode to change), resized to "
+                  f"{info['image_size']}x{info['image_size']} unless --image-size", soft_wrap=True)
+    console.print(f"splits: {', '.join(s['name'] for s in info['splits'])}", soft_wrap=True, markup=False)
+
+
+def _list_suites(as_json: bool) -> None:
     from archscout.data import list_suites
 
     suites = [_suite_dict(s) for s in list_suites()]
@@ -73,13 +129,15 @@ def data_list(as_json: bool) -> None:
               help="Classifier epochs: the first half cosine, the second half SWA.")
 @click.option("--samples", type=int, default=10_000, show_default=True, help="Importance samples M of the KDE.")
 @click.option("--per-domain", type=int, default=None, help="Images per domain (default: the suite's).")
-@click.option("--image-size", type=click.IntRange(min=4), default=None, help="Image size (default: the suite's).")
+@click.option("--image-size", type=click.IntRange(min=4), default=None, help="Image size [the suite's; a folder: 16].")
+@image_mode_option
 @click.option("--data-root", default=None, help="Folder of the suite's source (Fashion-MNIST's idx files) or of a "
               "named DomainBed dataset (--suite PACS).")
 @compute_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (no progress).")
 def data_shift(suite: str, split: str, trials: int, seed: int, legacy: bool, no_calibrate: bool, dim_z: int,
-               epochs: int, samples: int, per_domain: int | None, image_size: int | None, data_root: str | None,
+               epochs: int, samples: int, per_domain: int | None, image_size: int | None, image_mode: str | None,
+               data_root: str | None,
                accelerator: str | None, precision: str | None, as_json: bool) -> None:
     """Diversity and correlation shift (OoD-Bench) between a split's training and test domains.
 
@@ -99,7 +157,7 @@ def data_shift(suite: str, split: str, trials: int, seed: int, legacy: bool, no_
                                 samples=samples, **run_only(accelerator, precision))
     if per_domain is not None and per_domain < 2:
         raise ArchscoutError(f"--per-domain {per_domain} must be at least 2")
-    domains = load_split(suite, split, per_domain=per_domain, size=image_size, root=data_root)
+    domains = load_split(suite, split, per_domain=per_domain, size=image_size, root=data_root, mode=image_mode)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ShiftMetricWarning)
         if as_json:
@@ -119,6 +177,11 @@ def data_shift(suite: str, split: str, trials: int, seed: int, legacy: bool, no_
     _print_result(out)
 
 
+def _fmt(x: float | None) -> str:
+    """A shift figure; None where no class was left to estimate it on."""
+    return "n/a" if x is None else f"{x:.4f}"
+
+
 def _print_result(out: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -129,7 +192,7 @@ def _print_result(out: dict[str, Any]) -> None:
         table.add_column(col)
     for name in ("diversity", "correlation"):
         v = out[name]
-        table.add_row(name, f"{v['mean']:.4f}", f"{v['std']:.4f}", ", ".join(f"{x:.4f}" for x in v["values"]))
+        table.add_row(name, _fmt(v["mean"]), _fmt(v["std"]), ", ".join(map(_fmt, v["values"])))
     console = Console()
     console.print(table)
     t, cal = out["thresholds"], out["calibration"]
@@ -138,8 +201,10 @@ def _print_result(out: dict[str, Any]) -> None:
         line += " (fixed, not calibrated)"
     else:
         line += (f" (calibrated{'' if cal['converged'] else ', NOT converged'}: iid diversity "
-                 f"{cal['iid_diversity']:.4f}, correlation {cal['iid_correlation']:.4f}, band {cal['band']})")
+                 f"{_fmt(cal['iid_diversity'])}, correlation {_fmt(cal['iid_correlation'])}, band {cal['band']})")
     console.print(line, soft_wrap=True)
     acc = ", ".join(f"{p['env_accuracy']:.3f}" for p in out["per_trial"])
     console.print(f"backbone: {out['backbone']}; held-out p-vs-q accuracy per trial: {acc}; {out['seconds']:.0f} s",
                   soft_wrap=True)
+    if out.get("caveat"):
+        console.print(f"caveat: {out['caveat']}", soft_wrap=True, markup=False)

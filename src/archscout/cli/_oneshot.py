@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from archscout.cli._app import cli, compute_options
+from archscout.cli._app import cli, compute_options, image_mode_option
 
 NEAR_UNIFORM = 0.99  # a final mean edge entropy above this share of the uniform one is flagged
 
@@ -55,6 +55,7 @@ def nb201_lookup(index: int) -> dict[str, dict[str, float | None]]:
 @click.option("--data-seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the generated domains.")
 @click.option("--data-root", default=None, help="Source folder of the suite (Fashion-MNIST idx files) or dataset.")
+@image_mode_option
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Torch threads.")
 @compute_options
 @click.option("--name", default=None, help="Run name [METHOD-SPACE-SUITE-SPLIT[-DEVICE-MS]-sSEED].")
@@ -63,7 +64,7 @@ def nb201_lookup(index: int) -> dict[str, dict[str, float | None]]:
 @click.option("--json", "as_json", is_flag=True, help="Print result.json's summary as one JSON object.")
 def oneshot_cmd(method: str, space: str, suite: str, split: str, device: str | None, max_latency: float | None,
                 cost_weight: float, profile: str, epochs: int | None, seed: int, data_seed: int,
-                data_root: str | None, threads: int, accelerator: str | None, precision: str | None,
+                data_root: str | None, image_mode: str | None, threads: int, accelerator: str | None, precision: str | None,
                 name: str | None, run_dir: str, list_only: bool, as_json: bool) -> None:
     """Search an architecture with a one-shot method on the training domains of a split.
 
@@ -91,7 +92,7 @@ def oneshot_cmd(method: str, space: str, suite: str, split: str, device: str | N
         cost = OpCost.fit(space, device).with_target(max_latency, cost_weight)
     from archscout.data import load_split
 
-    data = load_split(suite, split, seed=data_seed, size=config.image_size, root=data_root)
+    data = load_split(suite, split, seed=data_seed, size=config.image_size, root=data_root, mode=image_mode)
     budget = f"-{device}-{max_latency:g}ms" if max_latency is not None else (f"-{device}" if device else "")
     name = name or f"{method}-{space}-{Path(suite).name}-{data.split.name}{budget}-s{seed}"
     result = algo.search(space, data, config, cost=cost, run_dir=Path(run_dir) / name, progress=not as_json)

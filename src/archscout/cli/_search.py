@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from archscout.cli._app import cli, compute_options
+from archscout.cli._app import cli, compute_options, image_mode_option
 from archscout.exceptions import ArchscoutError
 
 _DATASETS = {"nb201": "cifar10", "fbnet": "cifar100"}
@@ -35,13 +35,15 @@ COUNT = _Count()
 
 
 # Options of the main job (archscout search without --multi-trial); none of them applies to --multi-trial.
-_MAIN_OPTIONS = ("suite", "split", "data_root", "data_seed", "per_domain", "image_size", "device", "max_latency",
+_MAIN_OPTIONS = ("suite", "split", "data_root", "data_seed", "per_domain", "image_size", "image_mode", "device",
+                 "max_latency",
                  "method", "baseline_method", "profile", "seeds", "threads", "accelerator", "precision")
 # Options of the multi-trial search only.
 _MULTI_OPTIONS = ("dataset", "objectives", "constraints", "strategy", "trials", "seed", "storage", "evaluator",
                   "executor", "ray_address", "gpus_per_trial", "signal", "min_epochs")
 # Main-job options that also set the training evaluator's task (--multi-trial --evaluator train).
-_TRAIN_TASK_OPTIONS = ("suite", "split", "data_root", "data_seed", "per_domain", "image_size", "profile", "threads",
+_TRAIN_TASK_OPTIONS = ("suite", "split", "data_root", "data_seed", "per_domain", "image_size", "image_mode", "profile",
+                       "threads",
                        "accelerator", "precision")
 
 
@@ -90,6 +92,7 @@ _TRAIN_TASK_OPTIONS = ("suite", "split", "data_root", "data_seed", "per_domain",
 @click.option("--per-domain", type=click.IntRange(min=2), default=None, help="[main job] Images per domain "
               "[suite default; smoke: 60].")
 @click.option("--image-size", type=click.IntRange(min=4), default=None, help="[main job] Image size [16; paper: 32].")
+@image_mode_option
 @click.option("--device", default=None, help="[main job] Target device of the latency budget: any registry device "
               "(archscout hw devices), a measured one included [raspi4].")
 @click.option("--max-latency", default=None, help="[main job] Latency budget in ms on --device, or 'none' [20].")
@@ -110,8 +113,8 @@ def search(ctx: click.Context, multi_trial: bool, space: str, dataset: str | Non
            constraints: tuple[str, ...], strategy: str, trials: int, seed: int, name: str | None, run_dir: str,
            storage: str | None, evaluator: str, signal: str | None, min_epochs: int | None, executor: str | None,
            workers: int, ray_address: str | None, suite: str | None, split: str | None, data_root: str | None, data_seed: int | None,
-           per_domain: int | None, image_size: int | None, device: str | None, max_latency: str | None,
-           method: str | None, baseline_method: str | None, profile: str | None, seeds: int | None,
+           per_domain: int | None, image_size: int | None, image_mode: str | None, device: str | None,
+           max_latency: str | None, method: str | None, baseline_method: str | None, profile: str | None, seeds: int | None,
            threads: int | None, accelerator: str | None, precision: str | None, gpus_per_trial: float | None,
            as_json: bool) -> None:
     """Search for architectures; re-running the same command resumes the run.
@@ -135,7 +138,7 @@ def search(ctx: click.Context, multi_trial: bool, space: str, dataset: str | Non
             raise ArchscoutError(f"{_flag(wrong[0])} is an option of the multi-trial search: add --multi-trial, or "
                                  "leave it out for the main job")
         _main_job(space=space, name=name, run_dir=run_dir, suite=suite, split=split, data_root=data_root,
-                 data_seed=data_seed, per_domain=per_domain, image_size=image_size, device=device,
+                 data_seed=data_seed, per_domain=per_domain, image_size=image_size, image_mode=image_mode, device=device,
                  max_latency=max_latency, method=method, baseline_method=baseline_method, profile=profile,
                  seeds=seeds, threads=threads, workers=workers, accelerator=accelerator, precision=precision,
                  as_json=as_json)
@@ -157,7 +160,8 @@ def search(ctx: click.Context, multi_trial: bool, space: str, dataset: str | Non
         from archscout.pipeline import training_task
 
         options = training_task(suite=suite, split=split, data_root=data_root, data_seed=data_seed,
-                                per_domain=per_domain, image_size=image_size, profile=profile, threads=threads,
+                                per_domain=per_domain, image_size=image_size, image_mode=image_mode, profile=profile,
+                                threads=threads,
                                 **{k: v for k, v in (("accelerator", accelerator), ("precision", precision)) if v})
         if signal is not None:
             options["signal"] = signal
@@ -244,7 +248,7 @@ def _print_result(result: dict, config) -> None:
 # -- the main job -------------------------------------------------------------------------------------
 def _main_job(*, space: str, name: str | None, run_dir: str, suite: str | None, split: str | None,
               data_root: str | None, data_seed: int | None, per_domain: int | None, image_size: int | None,
-              device: str | None, max_latency: str | None, method: str | None, baseline_method: str | None,
+              image_mode: str | None, device: str | None, max_latency: str | None, method: str | None, baseline_method: str | None,
               profile: str | None, seeds: int | None, threads: int | None, workers: int | None,
               accelerator: str | None, precision: str | None, as_json: bool) -> None:
     from archscout.pipeline import MainJobConfig, run_main_job
@@ -252,6 +256,7 @@ def _main_job(*, space: str, name: str | None, run_dir: str, suite: str | None, 
     kwargs: dict[str, Any] = {"space": space, "run_dir": run_dir}
     for key, value in (("name", name), ("suite", suite), ("split", split), ("data_root", data_root),
                        ("data_seed", data_seed), ("per_domain", per_domain), ("image_size", image_size),
+                       ("image_mode", image_mode),
                        ("device", device), ("method", method), ("baseline_method", baseline_method),
                        ("profile", profile), ("threads", threads), ("workers", workers),
                        ("accelerator", accelerator), ("precision", precision)):

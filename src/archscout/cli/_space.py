@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from archscout.cli._app import cli, compute_options
+from archscout.cli._app import cli, compute_options, image_mode_option
 from archscout.cli._oneshot import run_only
 from archscout._io import read_json
 from archscout.exceptions import ArchscoutError, UnknownNameError
@@ -52,6 +52,7 @@ def space_group() -> None:
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--per-domain", type=click.IntRange(min=2), default=500, show_default=True,
               help="Images per domain of the suite.")
+@image_mode_option
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Torch threads.")
 @compute_options
 @click.option("--name", default=None, help="Name of the learned space (and of its run directory).")
@@ -60,7 +61,7 @@ def space_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (no progress bar).")
 def evolve_cmd(base: str, suite: str, split: str, dataset: str, budget_madds: float | None, device: str | None,
                max_latency: float | None, profile: str, iterations: int | None, top_k: int | None, seed: int,
-               per_domain: int, threads: int, accelerator: str | None, precision: str | None, name: str | None,
+               per_domain: int, image_mode: str | None, threads: int, accelerator: str | None, precision: str | None, name: str | None,
                run_dir: str, out: str | None, as_json: bool) -> None:
     """Evolve a learned search space and write it (RUN_DIR/NAME/space.json, and --out)."""
     compute = run_only(accelerator, precision)  # checked for both bases (the nb201 base trains nothing)
@@ -90,7 +91,7 @@ def evolve_cmd(base: str, suite: str, split: str, dataset: str, budget_madds: fl
         over["top_k"] = top_k
     config = EvolveConfig(**over, budget_madds=budget_madds, device=device, max_latency=max_latency, seed=seed,
                           threads=threads, **compute)
-    data = load_split(suite, split, per_domain=per_domain, size=config.image_size)
+    data = load_split(suite, split, per_domain=per_domain, size=config.image_size, mode=image_mode)
     run_name = name or f"space-fbnet-small-{suite}-{split}-s{seed}"
     rd = Path(run_dir) / run_name
     res = evolve(data, config, run_dir=rd, progress=not as_json, name=name)

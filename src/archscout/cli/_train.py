@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from archscout.cli._app import cli, compute_options
+from archscout.cli._app import cli, compute_options, image_mode_option
 from archscout.exceptions import ArchscoutError
 
 
@@ -63,6 +63,7 @@ def _default_name(space: str, arch_str: str, index: int | None, suite: str, spli
 @click.option("--data-root", default=None, help="Folder of the suite's source (Fashion-MNIST's idx files) or of a "
               "named DomainBed dataset (--suite PACS).")
 @click.option("--image-size", type=click.IntRange(min=4), default=None, help="Image size in pixels [16].")
+@image_mode_option
 @click.option("--selection", default="training-domain", show_default=True,
               help="Model selection rule: training-domain, leave-one-domain-out (extra runs), or oracle "
                    "(test-domain: an upper bound, labelled as such).")
@@ -75,7 +76,7 @@ def _default_name(space: str, arch_str: str, index: int | None, suite: str, spli
 @click.option("--json", "as_json", is_flag=True, help="Print result figures as one JSON object (no progress bar).")
 def train_cmd(space: str, arch: str, suite: str, split: str, seed: int, data_seed: int, epochs: int | None,
               batch_size: int | None, lr: float | None, net: tuple[str, ...], per_domain: int | None,
-              image_size: int | None, data_root: str | None, selection: str, threads: int,
+              image_size: int | None, image_mode: str | None, data_root: str | None, selection: str, threads: int,
               accelerator: str | None, precision: str | None, name: str | None, run_dir: str, as_json: bool) -> None:
     """Train one architecture (ERM) on the training domains of a split and report in- and
     out-of-distribution accuracy at the epoch the selection rule picks.
@@ -91,7 +92,8 @@ def train_cmd(space: str, arch: str, suite: str, split: str, seed: int, data_see
     rule = get_rule(selection)
     sp = get_space(space)
     parsed = sp.parse(arch)
-    data = load_split(suite, split, seed=data_seed, size=image_size, per_domain=per_domain, root=data_root)
+    data = load_split(suite, split, seed=data_seed, size=image_size, per_domain=per_domain, root=data_root,
+                      mode=image_mode)
     overrides = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr),
                                    ("accelerator", accelerator), ("precision", precision)) if v is not None}
     config = TrainConfig(seed=seed, net=_net_settings(net), threads=threads, **overrides)

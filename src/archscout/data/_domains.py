@@ -9,11 +9,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from archscout.exceptions import ArchscoutError, UnknownNameError
+from archscout.exceptions import ArchscoutError, ArchscoutWarning, UnknownNameError
 
 
 class DatasetError(ArchscoutError):
     """A dataset that is missing, corrupted or inconsistent (the message says what and how to fix it)."""
+
+
+class DatasetWarning(ArchscoutWarning):
+    """Data used with a caveat (images left out of an evaluation, and why)."""
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from archscout.data._domains import DatasetError, DomainData, Split
-from archscout.data._folder import LAYOUT, known_dataset, known_folder, load_folder
+from archscout.data._folder import LAYOUT, FolderDataset, known_dataset, known_folder, scan_folder
 from archscout.data._suites import SUITES, get_suite
 from archscout.exceptions import UnknownNameError
 
 
 def load_split(suite: str | Path, split: str | Split | None, *, seed: int = 0, size: int | None = None,
-               per_domain: int | None = None, root: str | Path | None = None, **kwargs: Any) -> DomainData:
+               per_domain: int | None = None, root: str | Path | None = None, mode: str | None = None,
+               **kwargs: Any) -> DomainData:
     """The domains of ``split`` of ``suite``.
 
     ``suite`` is a registered suite (``fmnist-shift``), a folder path in DomainBed's layout, or a
@@ -21,11 +22,20 @@ def load_split(suite: str | Path, split: str | Split | None, *, seed: int = 0, s
     ``root`` its folder or the folder holding it (DomainBed's ``data_dir``). ``seed`` fixes the
     generated domains (or a folder's ``per_domain`` subset), ``size`` the image size, ``per_domain``
     the images per domain, ``root`` a suite's source folder (Fashion-MNIST's idx files). Folders take
-    a split ``lodo-<domain>`` or ``train=``/``test=`` domains, and ``mode``/``allow_missing_classes``."""
+    a split ``lodo-<domain>`` or ``train=``/``test=`` domains; ``mode`` (``L``, ``RGB``, ``RGBA``)
+    converts a folder's images (default: the mode most of them have)."""
     if suite in SUITES:
+        if mode not in (None, "RGB"):
+            raise DatasetError(f"image mode {mode!r} is for folder datasets: suite {suite}'s images are RGB")
         return get_suite(suite).load(split, seed=seed, size=size, per_domain=per_domain, root=root, **kwargs)
+    return open_folder(suite, root).load(split, seed=seed, size=size, per_domain=per_domain, mode=mode, **kwargs)
+
+
+def open_folder(suite: str | Path, root: str | Path | None = None) -> FolderDataset:
+    """The scanned folder dataset that ``suite`` names: a folder path, or a DomainBed dataset's name
+    with ``root`` its folder or the folder holding it (nothing decoded)."""
     folder, dataset = _folder(suite, root)
-    return load_folder(folder, split, seed=seed, size=size, per_domain=per_domain, dataset=dataset, **kwargs)
+    return scan_folder(folder, dataset=dataset)
 
 
 def _folder(suite: str | Path, root: str | Path | None) -> tuple[Path, str | None]:

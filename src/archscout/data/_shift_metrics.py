@@ -19,7 +19,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -29,13 +29,13 @@ import torch.nn.functional as F
 from archscout._accelerator import (autocast, check_accelerator, check_precision, describe, fast_math, grad_scaler,
                                     resolve)
 from archscout.data._domains import DatasetError, DomainData, holdout
-from archscout.exceptions import ArchscoutError
+from archscout.exceptions import ArchscoutError, ArchscoutWarning
 
 FORMULAS = ("current", "legacy")
 Progress = Callable[[str], None]
 
 
-class ShiftMetricWarning(UserWarning):
+class ShiftMetricWarning(ArchscoutWarning):
     """A shift estimate that went ahead with a caveat (a class skipped, calibration off its band)."""
 
 
@@ -221,9 +221,9 @@ def train_env_classifier(xp: torch.Tensor, yp: torch.Tensor, xq: torch.Tensor, y
     model = EnvClassifier(SmallCNN(tuple(xp.shape[1:]), cfg.width), num_classes, cfg.dim_z).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     scaler = grad_scaler(device, cfg.precision)
-    bs = cfg.batch_size
+    bs = min(cfg.batch_size, len(yp), len(yq))  # a small domain: one batch of all it has
+    _check(bs >= 1, "no training samples on one side")
     steps = min(len(yp), len(yq)) // bs
-    _check(steps >= 1, f"{min(len(yp), len(yq))} training samples per side: fewer than one batch of {bs}")
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps * cfg.swa_start), eta_min=cfg.swa_lr)
     swa = torch.optim.swa_utils.AveragedModel(model)
     e = torch.cat([torch.zeros(bs, dtype=torch.long), torch.ones(bs, dtype=torch.long)]).to(device)
@@ -428,6 +428,7 @@ class ShiftResult:
     per_trial: list[dict]  # seed, samples per side, env-classifier accuracy on held-out data, skipped classes
     seconds: float
     compute: dict | None = None  # accelerator, its name, torch and CUDA versions, precision
+    caveat: str | None = None  # why the figures are rough (too few images), else None
 
     @property
     def calibrated(self) -> bool:
@@ -447,7 +448,7 @@ class ShiftResult:
         out.update(self.estimate.to_dict())
         out["other_formula"] = self.other.to_dict()
         out.update(per_trial=self.per_trial, config=asdict(self.config), compute=self.compute,
-                   seconds=round(self.seconds, 2))
+                   seconds=round(self.seconds, 2), caveat=self.caveat)
         return _json_safe(out)
 
 
@@ -461,18 +462,22 @@ def _json_safe(v):
 
 
 def _trial(x: torch.Tensor, y: torch.Tensor, n_p: int, num_classes: int, cfg: ShiftMetricsConfig, seed: int,
-           force_iid: bool) -> tuple[Densities, dict]:
+           force_iid: bool, embed_all: bool = False) -> tuple[Densities, dict]:
     """Balance, split, train the environment classifier, embed the held-out samples, fit the KDEs (x, y on
-    the classifier's device)."""
+    the classifier's device). ``embed_all`` (too few images to hold any out) trains and embeds them all."""
     yn = y.cpu().numpy()
     sides = prepare_sides(yn[:n_p], yn[n_p:], seed, force_iid=force_iid, holdout_fraction=cfg.holdout_fraction,
                           max_per_class=cfg.max_per_class)
     (pin, pout), (qin, qout) = sides["p"], sides["q"]
+    if embed_all:
+        pin = pout = np.sort(np.concatenate([pin, pout]))
+        qin = qout = np.sort(np.concatenate([qin, qout]))
     model = train_env_classifier(x[pin], y[pin], x[qin], y[qin], num_classes, cfg, _seed(seed, 6))
     z_p, acc_p = _features_and_accuracy(model, x[pout], y[pout], 0)
     z_q, acc_q = _features_and_accuracy(model, x[qout], y[qout], 1)
     dens = estimate_densities(yn[pout], z_p, yn[qout], z_q, cfg.samples, _seed(seed, 7))
-    info = {"seed": seed, "per_side": len(pin) + len(pout), "held_out_per_side": len(pout),
+    info = {"seed": seed, "per_side": len(pout) if embed_all else len(pin) + len(pout),
+            "held_out_per_side": 0 if embed_all else len(pout),
             "env_accuracy": round((acc_p + acc_q) / 2, 4), "skipped_classes": dens.skipped}
     return dens, info
 
@@ -505,13 +510,26 @@ def measure_shift(data: DomainData | str, split: str | None = None, *, config: S
     x, y = x.to(device), y.to(device)  # resident for every trial
     n_p = sum(len(d) for d in data.train)
     seeds = [cfg.seed + t for t in range(cfg.trials)]
+    yn = y.cpu().numpy()
+    per_side = len(balance_classes(yn[:n_p], yn[n_p:], 0, cfg.max_per_class)[0])
+    # a side's held-out features need dim_z + 2 points for its KDE: below that, few images (a small
+    # folder): embed every image in fewer dimensions, and say that the figures are rough
+    need = math.ceil((cfg.dim_z + 2) / cfg.holdout_fraction)
+    embed_all = per_side < need
+    caveat = None
+    if embed_all:
+        cfg = replace(cfg, dim_z=max(1, min(cfg.dim_z, per_side - 2)))
+        caveat = (f"{per_side} images per side after balancing classes: too few to hold any out, so the KDEs use "
+                  f"the classifier's own training images in {cfg.dim_z} dimension(s); the figures are rough "
+                  f"(the estimate wants {need} or more per side)")
+        warnings.warn(caveat, ShiftMetricWarning, stacklevel=2)
 
     def run(force_iid: bool) -> tuple[list[Densities], list[dict]]:
         out = []
         for t, s in enumerate(seeds):
             say(f"{'calibration (iid) ' if force_iid else ''}trial {t + 1}/{cfg.trials}: training the "
                 f"environment classifier")
-            out.append(_trial(x, y, n_p, data.num_classes, cfg, s, force_iid))
+            out.append(_trial(x, y, n_p, data.num_classes, cfg, s, force_iid, embed_all))
         return [d for d, _ in out], [i for _, i in out]
 
     with fast_math(device):
@@ -531,4 +549,4 @@ def measure_shift(data: DomainData | str, split: str | None = None, *, config: S
         other_est = estimate(other)
     main_est = estimate(cfg.formula)
     return ShiftResult(data.name, data.split.name, cfg, main_est, other_est, infos, time.perf_counter() - start,
-                       describe(device, cfg.precision))
+                       describe(device, cfg.precision), caveat)

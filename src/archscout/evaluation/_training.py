@@ -47,12 +47,13 @@ class TrainingTask:
     per_domain: int | None = None
     image_size: int | None = 16
     train: dict[str, Any] = field(default_factory=dict)
+    image_mode: str | None = None  # a folder's images converted to L, RGB or RGBA (None: their majority mode)
 
     def load(self):
         from archscout.data import load_split
 
         return load_split(self.suite, self.split, seed=self.data_seed, size=self.image_size,
-                          per_domain=self.per_domain, root=self.data_root)
+                          per_domain=self.per_domain, root=self.data_root, mode=self.image_mode)
 
 
 def _arch_key(space, arch: Arch) -> str:

@@ -35,7 +35,7 @@ def tabular_evaluator(space: str, dataset: str, **options: Any) -> Evaluator:
     return _TABULAR[space](dataset, **options)
 
 
-TASK_OPTIONS = ("suite", "split", "data_root", "data_seed", "per_domain", "image_size", "train")
+TASK_OPTIONS = ("suite", "split", "data_root", "data_seed", "per_domain", "image_size", "image_mode", "train")
 
 
 @register_evaluator("train")

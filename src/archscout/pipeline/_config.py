@@ -69,6 +69,7 @@ class MainJobConfig:
         data_root: the suite's source folder (Fashion-MNIST's idx files) or a named dataset's folder.
         data_seed: seed of the generated domains.
         per_domain, image_size: images per domain and image size (None: the profile's / suite's).
+        image_mode: a folder's images converted to ``L``, ``RGB`` or ``RGBA`` (None: their majority mode).
         space: search space (``nb201``: the one with per-device cost tables and the NB201 baselines).
         method: the search: a multi-trial method on the training evaluator (``prior-sh``, ``random-sh``)
             or a one-shot method (``nasood``, ``darts``, ...: ``archscout oneshot --list``).
@@ -93,6 +94,7 @@ class MainJobConfig:
     data_seed: int = 0
     per_domain: int | None = None
     image_size: int | None = None
+    image_mode: str | None = None
     space: str = "nb201"
     method: str = "prior-sh"
     baseline_method: str = "darts"

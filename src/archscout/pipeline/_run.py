@@ -33,7 +33,7 @@ from archscout.pipeline._settings import (get_method, load_data, one_shot_or_unk
 from archscout.pipeline._train_stage import mean_entry, train_archs
 
 STAGES = ("search", "train", "baselines", "export", "report")
-TASK_FIELDS = ("suite", "split", "data_root", "data_seed", "per_domain", "image_size", "profile", "threads",
+TASK_FIELDS = ("suite", "split", "data_root", "data_seed", "per_domain", "image_size", "image_mode", "profile", "threads",
                "accelerator", "precision")
 
 

@@ -103,7 +103,8 @@ def training_task(*, profile: str | None = None, threads: int | None = None, acc
     train = strip_run_only(train_config(config, 0).to_dict(), "seed")
     return {"suite": config.suite, "split": config.split or default_split(config), "data_root": config.data_root,
             "data_seed": config.data_seed, "per_domain": data_size(config)[1], "image_size": data_size(config)[0],
-            "train": train, **{k: getattr(config, k) for k in RUN_ONLY}}
+            "train": train, **({"image_mode": config.image_mode} if config.image_mode else {}),
+            **{k: getattr(config, k) for k in RUN_ONLY}}
 
 
 def data_size(config: MainJobConfig) -> tuple[int, int | None]:
@@ -122,7 +123,7 @@ def load_data(config: MainJobConfig):
     split = config.split or default_split(config)
     size, per_domain = data_size(config)
     data = load_split(config.suite, split, seed=config.data_seed, size=size, per_domain=per_domain,
-                      root=config.data_root)
+                      root=config.data_root, mode=config.image_mode)
     if not data.split.train or not data.split.test:
         raise DatasetError(f"split {data.split.name!r} of {data.name} needs one or more training and held-out domains")
     if not registered and len(data.domains) < 2:
@@ -132,15 +133,12 @@ def load_data(config: MainJobConfig):
 
 def default_split(config: MainJobConfig) -> str:
     """``style-lodo-noise`` for the shift suites; for a folder, leave its last domain out."""
-    from archscout.data import scan_folder
-    from archscout.data._load import _folder
-    from archscout.data import SUITES
+    from archscout.data import SUITES, open_folder
     from archscout.pipeline._config import DEFAULT_SPLIT
 
     if str(config.suite) in SUITES:
         return DEFAULT_SPLIT
-    folder, dataset = _folder(config.suite, config.data_root)
-    ds = scan_folder(folder, dataset=dataset)  # one domain only: a one-line error naming the folder
+    ds = open_folder(config.suite, config.data_root)  # one domain only: a one-line error naming the folder
     return f"lodo-{ds.domains[-1]}"
 
 

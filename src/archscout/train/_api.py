@@ -82,6 +82,8 @@ def _split_domains(data: DomainData, config: TrainConfig, names: Sequence[str]) 
     for name in names:
         d = data.domains[name]
         i, o = holdout(d.y, config.holdout_fraction, seed=_holdout_seed(config.seed, name))
+        if len(o) == 0:  # every class has one image (a tiny domain): hold out a fraction of the images
+            i, o = holdout(np.zeros(len(d)), config.holdout_fraction, seed=_holdout_seed(config.seed, name))
         if len(i) == 0 or len(o) == 0:
             raise ArchscoutError(f"domain {name!r} has {len(d)} images: too few to hold out "
                                  f"{config.holdout_fraction:.0%} for validation")
