@@ -39,19 +39,22 @@ def image_mode_option(f):
                         help="Convert a folder's images to L (grey), RGB or RGBA [the mode most of them have].")(f)
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):
+_python_show = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
     """archscout's warnings as one ``warning:`` line each; any other as Python shows it."""
     if issubclass(category, ArchscoutWarning):
         click.echo(f"warning: {message}", err=True)
     else:
-        _default(message, category, filename, lineno, file, line)
+        _python_show(message, category, filename, lineno, file, line)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print one line ``error: ...`` and exit 2 (``--debug`` re-raises)."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
-    warnings.showwarning = _show_warning
+    shown, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         cli.main(args=args, prog_name="archscout", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -69,4 +72,6 @@ def main(argv: list[str] | None = None) -> int:
             raise
         click.echo(f"error: {exc}", err=True)
         return 2
+    finally:
+        warnings.showwarning = shown
     return 0
