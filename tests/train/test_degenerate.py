@@ -131,3 +131,12 @@ def test_archscout_train_prints_a_warning(one_label, capsys):
     _print(r)
     out = capsys.readouterr().out
     assert "warning: the model is degenerate: predicts class '3'" in " ".join(out.split())
+
+
+def test_train_seeds_says_which_seeds_are_degenerate(one_label):
+    from archscout.train import train_seeds
+
+    out = train_seeds("nb201", 11472, one_label, TrainConfig(**{**TINY.to_dict(), "epochs": 1}), seeds=[0, 1])
+    flags = [(r.seed, r.degenerate) for r in out["runs"]]
+    assert all(f and "predicts class '3'" in f for _, f in flags)
+    assert out["degenerate"] == f"2 of 2 seeds: seed 0: {flags[0][1]}; seed 1: {flags[1][1]}"
