@@ -98,6 +98,55 @@ def test_rerun_resumes_without_redoing_finished_stages(job, monkeypatch):
     assert again.ran == ["export", "report"] and (job.run_dir / "report.html").is_file()
 
 
+def test_every_trained_model_is_flagged_when_degenerate_in_result_json_and_the_report(job):
+    import html
+
+    from archscout.report import render_html
+
+    result = json.loads((job.run_dir / "result.json").read_text())
+    report = (job.run_dir / "report.html").read_text()
+    for entry in [result, *result["baselines"][:4]]:  # each cell's flag is its (one) seed's training run's
+        run = json.loads((Path(entry["per_seed"][0]["run_dir"]) / "result.json").read_text())
+        assert entry["degenerate"] == entry["per_seed"][0]["degenerate"] == run["degenerate"]
+        assert run["prediction_stats"]["test"]["all"]["images"] == 60
+    randoms = result["baselines"][4]
+    flagged = [r for r in result["random_feasible"] if r["degenerate"]]
+    assert (randoms["degenerate"] is None) == (not flagged)
+    assert all(f"cell {r['arch_index']}: {r['degenerate']}" in randoms["degenerate"] for r in flagged)
+    for entry in [result, *result["baselines"]]:  # smoke models (one epoch) may well be degenerate: in words
+        assert "degenerate" in entry and (entry["degenerate"] is None or html.escape(entry["degenerate"]) in report)
+    fine = {**result, "degenerate": None, "baselines": [{**b, "degenerate": None} for b in result["baselines"]]}
+    assert "Degenerate models" not in render_html(fine, {})
+    forced = {**fine, "baselines": [{**fine["baselines"][0], "degenerate": "predicts class '7' for all 60"},
+                                    *fine["baselines"][1:]]}
+    assert f"{result['baselines'][0]['name']}</b>: predicts class &#x27;7&#x27; for all 60" in render_html(forced, {})
+
+
+def test_archscout_search_prints_a_warning_per_degenerate_model(job, capsys):
+    from archscout.cli._search import _print_main, main_summary
+
+    result = {**job.result, "degenerate": "predicts class '7' for all 60 test-domain images",
+              "baselines": [{**b, "degenerate": None} for b in job["baselines"]]}
+    _print_main(result, job.run_dir)
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"warning: {result['name_of_arch']} is degenerate: predicts class '7' for all 60" in out
+    assert out.count("is degenerate") == 1
+    summary = main_summary(result, job.run_dir)
+    assert summary["degenerate"] == result["degenerate"] and summary["baselines"][0]["degenerate"] is None
+
+
+def test_a_training_run_older_than_the_flag_is_re_read(job):
+    run = Path(job["baselines"][0]["per_seed"][0]["run_dir"])
+    old = json.loads((run / "result.json").read_text())
+    (run / "result.json").write_text(json.dumps({k: v for k, v in old.items()
+                                                 if k not in ("degenerate", "prediction_stats")}))
+    again = run_main_job(MainJobConfig(**SMOKE, run_dir=str(job.run_dir.parent), name="smoke"))
+    assert [r for r in again.ran if "search" in r or r.startswith("train")] == [f"train:{RESNET_CELL}:0"]
+    new = json.loads((run / "result.json").read_text())  # re-read by train: no epoch trained, the flag back
+    assert new["history"] == old["history"] and new["degenerate"] == old["degenerate"]
+    assert again["baselines"][0]["degenerate"] == job["baselines"][0]["degenerate"]
+
+
 def test_an_interrupted_training_stage_resumes_and_keeps_the_others(tmp_path):
     config = MainJobConfig(**SMOKE, run_dir=str(tmp_path), name="r")
     first = run_main_job(config)

@@ -91,3 +91,20 @@ def test_report_says_when_a_search_did_not_learn(result):
     learned = {**flat, "search": {**flat["search"], "diagnostics": {**flat["search"]["diagnostics"],
                                                                    "entropy_final": 0.9, "learned": True}}}
     assert "did not learn" not in render_html(learned, {})
+
+
+def test_report_names_degenerate_models_and_says_nothing_when_all_are_fine(result):
+    from archscout.report import render_html
+
+    assert "degenerate" not in render_html(result, {}).split("<body>")[1].lower()
+    why = "predicts class 'dog' for all 60 test-domain images (a constant classifier; accuracy 25.0 %)"
+    flagged = {**result, "baselines": [{**result["baselines"][0], "degenerate": why}, result["baselines"][1]]}
+    text = render_html(flagged, {})
+    note = text[text.index("<b>Degenerate models:</b>"):text.index("<h2>Numbers</h2>")]  # the summary, above
+    assert "ERM ResNet-like cell 11472</b>: predicts class &#x27;dog&#x27; for all 60 test-domain images" in note
+    assert "darts (no budget)" not in note and "nasood" not in note
+    table = text[text.index("<h2>Numbers</h2>"):]
+    row = table[table.index("ERM ResNet-like cell 11472"):table.index("darts (no budget)")]
+    assert "degenerate: predicts class &#x27;dog&#x27;" in row and row.count("degenerate") == 1
+    searched = render_html({**result, "degenerate": "2 of 2 seeds: ..."}, {})
+    assert "nasood (searched, budget)</b>: 2 of 2 seeds: ..." in searched

@@ -299,9 +299,9 @@ def _stderr():
 
 SUMMARY_KEYS = ("name", "arch", "arch_index", "space", "method", "profile", "device", "latency_metric", "latency_ms",
                 "latency_predicted", "max_latency_ms", "meets_budget", "id_acc", "ood_acc", "id_acc_std",
-                "ood_acc_std", "selection_rule", "seeds", "params", "search_seconds", "train_seconds")
+                "ood_acc_std", "selection_rule", "seeds", "params", "search_seconds", "train_seconds", "degenerate")
 BASELINE_KEYS = ("name", "arch", "arch_index", "latency_ms", "latency_predicted", "meets_budget", "id_acc", "ood_acc",
-                 "id_acc_std", "ood_acc_std", "params", "found_by")
+                 "id_acc_std", "ood_acc_std", "params", "found_by", "degenerate")
 
 
 def main_summary(result: dict, run_dir) -> dict:
@@ -337,6 +337,10 @@ def _print_main(result: dict, run_dir) -> None:
         table.add_row(r["name"], "-" if r.get("arch_index") is None else str(r["arch_index"]), "n/a" if lat is None else f"{lat:.2f}{mark}",
                       acc(r["id_acc"], r.get("id_acc_std")), acc(r["ood_acc"], r.get("ood_acc_std")))
     console.print(table)
+    for r in rows:
+        if r.get("degenerate"):
+            console.print(f"warning: {r['name']} is degenerate: {r['degenerate']}", style="bold red", soft_wrap=True,
+                          markup=False, highlight=False)
     console.print(f"searched cell: {result['arch']}", soft_wrap=True)
     btxt = "no budget" if budget is None else f"budget {budget:g} ms on {result['device']}"
     console.print(f"{btxt}; selection: {result['selection_rule']}; seeds {result['seeds']}; ONNX verified "

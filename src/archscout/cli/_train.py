@@ -127,6 +127,9 @@ def _print(result) -> None:
     console.print(table)
     console.print(f"in-distribution {result.id_acc:.2f} %  out-of-distribution {result.ood_acc:.2f} %  "
                   f"selection: {result.selection_rule}, epoch {result.selected_epoch}/{result.epochs}", soft_wrap=True)
+    if result.degenerate:
+        console.print(f"warning: the model is degenerate: {result.degenerate}", style="bold red", soft_wrap=True,
+                      markup=False, highlight=False)
     console.print(f"params {result.params:,}  throughput {result.throughput:.0f} images/s  "
                   f"time {result.seconds:.1f} s", soft_wrap=True)
     console.print(f"wrote {result.model_path}, {Path(result.run_dir) / 'result.json'}", soft_wrap=True)

@@ -89,6 +89,7 @@ def assemble(config: MainJobConfig, data, cost, found, bfound, derived, baseline
         "id_acc": d["id_acc"], "ood_acc": d["ood_acc"], "id_acc_std": d["id_acc_std"], "ood_acc_std": d["ood_acc_std"],
         "id_per_domain": d["id_per_domain"], "ood_per_domain": d["ood_per_domain"],
         "selection_rule": d["selection_rule"], "selected_epoch": d["selected_epoch"], "seeds": list(config.seeds),
+        "degenerate": d["degenerate"],
         "params": d["params"], "disconnected": d["disconnected"], "per_seed": d["per_seed"], "curve": d["curve"],
         "nb201_reported": d["nb201_reported"],
         "search_seconds": found["seconds"], "train_seconds": d["train_seconds"],

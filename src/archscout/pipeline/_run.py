@@ -132,8 +132,8 @@ def run_main_job(config: MainJobConfig | None = None, *, progress: bool = False,
     # 5. result.json and report.html
     t0 = time.perf_counter()
     result = assemble(config, data, cost, found, bfound, derived, baselines, check, tcfgs[seeds[0]], scfg, bcfg)
-    result["random_feasible"] = [{k: b[k] for k in ("arch", "arch_index", "id_acc", "ood_acc", "params")}
-                                 for b in random_cells]
+    result["random_feasible"] = [{k: b[k] for k in ("arch", "arch_index", "id_acc", "ood_acc", "params",
+                                                    "degenerate")} for b in random_cells]
     result["stage_seconds"] = stage_s
     write_outputs(run, result, say, ran)
     stage_s["report"] = time.perf_counter() - t0

@@ -55,7 +55,7 @@ def train_archs(config: MainJobConfig, specs: list[tuple[str, int, str]], data, 
             if (index, seed) in results or any(t[1:3] == (index, seed) for t in todo):
                 continue
             r = read_done(tdir / RESULT)
-            if r is not None:
+            if r is not None and "degenerate" in r:  # a run older than the check is re-read by ``train``
                 say(f"{tag} {name}, seed {seed}: done earlier -> in {r['id_acc']:.1f} %, out {r['ood_acc']:.1f} %")
                 results[(index, seed)] = {**r, "run_dir": str(tdir)}
             else:
@@ -87,18 +87,23 @@ def train_archs(config: MainJobConfig, specs: list[tuple[str, int, str]], data, 
 
 
 def mean_entry(name: str, entries: list[dict[str, Any]], how: str) -> dict[str, Any]:
-    """One baseline row for several cells: the mean of their seed means (std over the cells)."""
+    """One baseline row for several cells: the mean of their seed means (std over the cells), and which
+    cells gave degenerate models."""
+    from archscout.train._degenerate import summary
+
     out: dict[str, Any] = {k: statistics.fmean(e[k] for e in entries) for k in ("id_acc", "ood_acc")}
     out["id_acc_std"], out["ood_acc_std"] = (statistics.stdev(e[k] for e in entries) if len(entries) > 1 else None
                                              for k in ("id_acc", "ood_acc"))
     out.update(name=name, arch=None, arch_index=None, found_by=how, cells=[e["arch_index"] for e in entries],
                params=round(statistics.fmean(e["params"] for e in entries)),
-               selection_rule=entries[0]["selection_rule"], latency_all=None, curve=None)
+               selection_rule=entries[0]["selection_rule"], latency_all=None, curve=None,
+               degenerate=summary([(e["arch_index"], e["degenerate"]) for e in entries], "cell"))
     return out
 
 
 def _entry(name: str, index: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
     from archscout.spaces import get_space
+    from archscout.train._degenerate import summary
 
     id_acc, id_std = _spread([r["id_acc"] for r in runs])
     ood_acc, ood_std = _spread([r["ood_acc"] for r in runs])
@@ -118,10 +123,12 @@ def _entry(name: str, index: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
                                                       for d in runs[0]["id_per_domain"]},
             "ood_per_domain": {d: statistics.fmean(r["ood_per_domain"][d] for r in runs) for d in domains},
             "selection_rule": runs[0]["selection_rule"], "selected_epoch": runs[0]["selected_epoch"],
+            "degenerate": summary([(r["seed"], r["degenerate"]) for r in runs]),
             "disconnected": get_space("nb201").is_disconnected(get_space("nb201").from_index(index)),
             "latency_all": lat, "nb201_reported": nb201_reported(index),
             "per_seed": [{"seed": r["seed"], "id_acc": r["id_acc"], "ood_acc": r["ood_acc"],
-                          "selected_epoch": r["selected_epoch"], "seconds": r["seconds"], "run_dir": r["run_dir"]}
+                          "selected_epoch": r["selected_epoch"], "seconds": r["seconds"], "run_dir": r["run_dir"],
+                          "degenerate": r["degenerate"]}
                          for r in runs],
             "train_seconds": sum(r["seconds"] for r in runs), "curve": curve,
             "model_path": str(Path(runs[0]["run_dir"]) / MODEL_PT)}

@@ -30,7 +30,7 @@ table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{border:1px soli
 th{background:#f3f3f3}td.cell{max-width:300px}td.cell code{word-break:break-all;font-size:11px}td.num{text-align:right;font-variant-numeric:tabular-nums}
 code{font-size:12px;background:#f6f6f6;padding:1px 3px}.ok{color:#1a7f37;font-weight:bold}.bad{color:#c62828;
 font-weight:bold}figure{margin:14px 0}figcaption{font-size:13px;color:#444}img{max-width:100%;border:1px solid #eee}
-.note{font-size:13px;color:#444}
+.note{font-size:13px;color:#444}.flag{font-size:12px}
 """
 
 
@@ -57,6 +57,8 @@ def _summary_table(result: dict[str, Any]) -> str:
             '<span class="ok">yes</span>' if lat <= budget else '<span class="bad">no</span>')
         found = r.get("found_by") or result.get("found_by", "")
         name = f"<b>{_e(r['name'])}</b>" if i == 0 else _e(r["name"])
+        if r.get("degenerate"):
+            name += f'<br><span class="bad flag">degenerate: {_e(r["degenerate"])}</span>'
         if r.get("disconnected"):
             found = f"{found} (output cut off from the input: chance accuracy)"
         rows.append(
@@ -94,6 +96,16 @@ def _diagnostics_note(search: dict[str, Any]) -> str:
     return ""
 
 
+def _degenerate_note(result: dict[str, Any]) -> str:
+    """A sentence per model whose ``degenerate`` flag is set (constant or chance-level), nothing if none."""
+    bad = [(r["name"], r["degenerate"]) for r in entries(result) if r.get("degenerate")]
+    if not bad:
+        return ""
+    items = "".join(f"<li><b>{_e(name)}</b>: {_e(why)}.</li>" for name, why in bad)
+    return ("<div class=bad><p><b>Degenerate models:</b> these predict (nearly) one class or score at chance "
+            f"level, so their accuracies do not show that they learned the task:</p><ul>{items}</ul></div>")
+
+
 def render_html(result: dict[str, Any], images: dict[str, bytes]) -> str:
     """The report as one HTML string; ``images`` maps figure names to PNG bytes (embedded)."""
     d = result.get("data", {})
@@ -116,6 +128,7 @@ def render_html(result: dict[str, Any], images: dict[str, bytes]) -> str:
                                            '(<span class="bad">over budget</span>)'))
              + f", in-distribution {_num(result.get('id_acc'))} %, out-of-distribution "
                f"{_num(result.get('ood_acc'))} %.</p>",
+             _degenerate_note(result),
              _diagnostics_note(search),
              (f"<p class=note>Note: {_e(search.get('derivation'))} (the method derived "
               f"<code>{_e(search.get('derived_by_method'))}</code>).</p>"

@@ -33,7 +33,7 @@ def entries(result: dict[str, Any]) -> list[dict[str, Any]]:
     """The searched arch first, then the baselines: each with ``name``, ``arch``, accuracies, latency."""
     main = {k: result.get(k) for k in ("arch", "arch_index", "latency_ms", "latency_predicted", "latency_all",
                                        "id_acc", "ood_acc", "id_acc_std", "ood_acc_std", "params", "curve",
-                                       "selected_epoch", "disconnected")}
+                                       "selected_epoch", "disconnected", "degenerate")}
     main["name"] = result.get("name_of_arch") or f"{result.get('method', 'search')} (budget)"
     return [main, *result.get("baselines", [])]
 

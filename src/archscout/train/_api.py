@@ -21,6 +21,7 @@ from archscout.spaces import get_space
 from archscout._progress import progress_bar
 from archscout.train._augment import Classifier, channel_stats
 from archscout.train._config import TrainConfig
+from archscout.train._degenerate import prediction_stats, summary, verdict
 from archscout._rundir import RESULT, check_identity, seed_everything
 from archscout.train._loop import RunData, epochs_done, fit, load_weights, steps_per_epoch
 from archscout._threads import torch_threads as _threads
@@ -36,7 +37,9 @@ class TrainResult:
     """The figures of one trained architecture at the epoch its selection rule chose (accuracies in %).
 
     ``id_acc``: mean accuracy over the training domains' held-out parts; ``ood_acc``: mean accuracy over
-    the (full) test domains; ``selection_rule`` names the rule as it must be reported.
+    the (full) test domains; ``selection_rule`` names the rule as it must be reported. ``degenerate``: a
+    sentence when the model predicts (nearly) one class or is at chance level (``train._degenerate``),
+    from ``prediction_stats`` (the predicted-class histograms of the validation and test images).
     """
 
     space: str
@@ -62,6 +65,8 @@ class TrainResult:
     lodo: dict[str, list[dict[str, Any]]] | None = None
     epochs_trained: int | None = None  # less than ``epochs`` when stopped early (``until``)
     compute: dict[str, Any] | None = None  # accelerator, its name, torch and CUDA versions, precision
+    degenerate: str | None = None  # None: the model is not a constant or chance-level classifier
+    prediction_stats: dict[str, Any] | None = None
     run_dir: str | None = None
     model_path: str | None = None
     model: Classifier | None = field(default=None, repr=False)
@@ -105,6 +110,13 @@ def arch_index(space: Any, arch: Any) -> int | None:
 
 def _mean(values: dict[str, float]) -> float:
     return sum(values.values()) / len(values)
+
+
+def _prediction_stats(model: Classifier, main: RunData, data: DomainData, config: TrainConfig) -> dict[str, Any]:
+    """The selected model's predicted-class histograms on the images the run already evaluates (the
+    validation parts, and the test domains only when the run reads them): one more pass, on the device."""
+    with _threads(config.threads):
+        return prediction_stats(model, main.evals, data.classes, config.eval_batch_size, config.precision)
 
 
 def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = None, *,
@@ -195,6 +207,7 @@ def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = 
                              identity={**identity, "held_out": d}, until=until)
     selected = select_epoch(rule, history, lodo or None)
     model.load_state_dict(load_weights(weights[selected]))
+    stats = _prediction_stats(model, main, data, config)
     model.cpu().eval()  # the result's model lives on the CPU (export, latency, pickling)
     rec = history[selected - 1]
     index = arch_index(sp, arch)
@@ -208,7 +221,7 @@ def train(space: str, arch: Any, data: DomainData, config: TrainConfig | None = 
         ood_per_domain=dict(rec.get("test", {})), params=count_params(model.net),
         throughput=images / max(sum(r["train_seconds"] for h in runs for r in h), 1e-9),
         seconds=sum(r["seconds"] for h in runs for r in h), config={**identity, "threads": config.threads},
-        compute=describe(device, config.precision),
+        compute=describe(device, config.precision), degenerate=verdict(stats), prediction_stats=stats,
         history=history, lodo=lodo or None, epochs_trained=len(history), model=model)
     if run_dir is not None:
         result.run_dir, result.model_path = str(run_dir), str(run_dir / MODEL)
@@ -229,7 +242,7 @@ def train_seeds(space: str, arch: Any, data: DomainData, config: TrainConfig | N
                 seeds: Sequence[int] = (0, 1, 2), selection: str = "training-domain",
                 run_dir: str | Path | None = None, progress: bool = False) -> dict[str, Any]:
     """``train`` once per seed (run directories ``run_dir/seed-N``): mean and sample std of the
-    accuracies and throughput, and every run's result."""
+    accuracies and throughput, which seeds gave a degenerate model, and every run's result."""
     config = config or TrainConfig()
     if not seeds:
         raise ArchscoutError("train_seeds needs at least one seed")
@@ -241,4 +254,5 @@ def train_seeds(space: str, arch: Any, data: DomainData, config: TrainConfig | N
             "params": first.params, "id_acc": _spread([r.id_acc for r in results]),
             "ood_acc": _spread([r.ood_acc for r in results]),
             "throughput": _spread([r.throughput for r in results]),
+            "degenerate": summary([(r.seed, r.degenerate) for r in results]),
             "seconds": sum(r.seconds for r in results), "runs": results}

@@ -48,6 +48,14 @@ def accuracy(model: nn.Module, domain: Domain, batch_size: int, precision: str =
     return 100.0 * int(correct) / len(domain)  # one host synchronisation per domain
 
 
+@torch.inference_mode()
+def predict(model: nn.Module, domain: Domain, batch_size: int, precision: str = "fp32") -> torch.Tensor:
+    """The predicted class of every image of ``domain`` (on its device): what ``accuracy`` compares."""
+    model.eval()
+    with autocast(domain.x.device, precision):
+        return torch.cat([model(domain.x[i:i + batch_size]).argmax(1) for i in range(0, len(domain), batch_size)])
+
+
 def steps_per_epoch(data: RunData, config: TrainConfig) -> int:
     """Full batches only: BatchNorm needs more than one image."""
     return max(1, len(data.y) // config.batch_size)
