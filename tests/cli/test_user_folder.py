@@ -1,6 +1,7 @@
 """A folder as users have them (227x227 or 33x33, JPEG and PNG, grey among colour, a class spelled
 differently, a domain lacking a class, domains of 3 to 10 images) through every command, default options."""
 
+import html
 import json
 
 import pytest
@@ -89,3 +90,8 @@ def test_main_job_smoke_with_default_options(capsys, tmp_path_factory):
     assert result["data"]["test_domains"] == ["sketch"] and r["ood_acc"] is not None
     assert result["data"]["image_size"] == 16 and result["data"]["image_mode"] == "RGB"
     assert result["data"]["excluded_unseen_classes"] is None
+    # a smoke run's models are near chance on 3 held-out images: flagged, in result.json and the report
+    assert "degenerate" in result and all("degenerate" in b for b in result["baselines"])
+    flagged = [m["degenerate"] for m in (result, *result["baselines"]) if m["degenerate"]]
+    report = html.unescape((run_dir / r["name"] / "report.html").read_text())
+    assert all(f.split(":")[0] in report for f in flagged) and (not flagged or "Degenerate models" in report)
