@@ -95,3 +95,13 @@ def test_main_job_smoke_with_default_options(capsys, tmp_path_factory):
     flagged = [m["degenerate"] for m in (result, *result["baselines"]) if m["degenerate"]]
     report = html.unescape((run_dir / r["name"] / "report.html").read_text())
     assert all(f.split(":")[0] in report for f in flagged) and (not flagged or "Degenerate models" in report)
+
+
+def test_every_command_that_reads_folders_has_image_mode(capsys):
+    from archscout.cli._app import IMAGE_MODES
+    from archscout.data import MODES
+
+    assert IMAGE_MODES == tuple(MODES)
+    for cmd in (["train"], ["search"], ["oneshot"], ["space", "evolve"], ["data", "shift"]):
+        code, out, _ = run(capsys, *cmd, "--help")
+        assert code == 0 and "--image-mode" in out and "L|RGB|RGBA" in out, cmd

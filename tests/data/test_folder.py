@@ -248,3 +248,8 @@ def test_load_split_takes_folders(tmp_path, monkeypatch):
     make(tmp_path / "data" / "VLCS", domains=("a", "b"), classes=("dog",), n=1)
     one_line(DatasetError, lambda: load_split("VLCS", "lodo-a", root=tmp_path / "data"), "VLCS", "SUN09")
     assert load_split("digits-shift", "iid", per_domain=20, size=8).name == "digits-shift-v1"
+
+
+def test_image_mode_is_for_folders(tmp_path):
+    one_line(DatasetError, lambda: load_split("digits-shift", "iid", mode="L"), "'L'", "folder", "RGB")
+    assert load_split("digits-shift", "iid", per_domain=20, size=8, mode="RGB").image_shape == (3, 8, 8)
