@@ -92,7 +92,7 @@ def evolve_cmd(base: str, suite: str, split: str, dataset: str, budget_madds: fl
     config = EvolveConfig(**over, budget_madds=budget_madds, device=device, max_latency=max_latency, seed=seed,
                           threads=threads, **compute)
     data = load_split(suite, split, per_domain=per_domain, size=config.image_size, mode=image_mode)
-    run_name = name or f"space-fbnet-small-{suite}-{split}-s{seed}"
+    run_name = name or f"space-fbnet-small-{Path(suite.rstrip('/')).name or suite}-{split}-s{seed}"  # a folder: its last part
     rd = Path(run_dir) / run_name
     res = evolve(data, config, run_dir=rd, progress=not as_json, name=name)
     path = rd / "space.json"
