@@ -135,6 +135,7 @@ def hw_predict(space: str, dataset: str, device: str, n_train: int, few_shot: bo
     from rich.table import Table
 
     from archscout.hardware import evaluate_predictor, get_cost_model, get_predictor
+    from archscout.hardware._devices import device_of
     from archscout.spaces import get_space
 
     if space != "nb201":
@@ -149,17 +150,19 @@ def hw_predict(space: str, dataset: str, device: str, n_train: int, few_shot: bo
     rng = np.random.default_rng(seed)
     tr = rng.choice(ok, n_train, replace=False)
     te = np.setdiff1d(ok, tr)
+    flops = bench.column("flops")
     makers: dict[str, dict[str, Any]] = {"linear": {}, "additive": {}, "gbm": {}, "structure": {},
-                                         "flops": {"flops": bench.column("flops")}, "stacked": {}}
-    if few_shot:
-        from archscout.hardware._devices import device_of
-
-        others = [c for c in bench.metrics if "_latency" in c and not c.endswith("_predicted")
-                  and device_of(c) != device_of(column)]
-        reference = np.stack([bench.column(c) for c in others], axis=1)
-        makers["fewshot"] = makers["stacked"] = {"reference": reference}
+                                         "flops": {"flops": flops}}
     out = {"device": column, "space": space, "dataset": dataset, "train": n_train, "test": len(te), "seed": seed,
            "predictors": {}}
+    if few_shot:  # the prior: other devices' full tables, never this device's own (fewshot_reference)
+        from archscout.hardware._predictors import fewshot_reference
+
+        names, reference = fewshot_reference(bench, column)
+        makers["fewshot"] = makers["stacked"] = {"reference": reference, "flops": flops}
+        out["reference"] = names
+    else:
+        makers["stacked"] = {}
     skipped: dict[str, str] = {}
     for name, kwargs in makers.items():
         try:  # with few archs (few-shot) the models that need more are skipped, and say so
@@ -182,6 +185,9 @@ def hw_predict(space: str, dataset: str, device: str, n_train: int, few_shot: bo
         table.add_row(name, f"{r['spearman']:.3f}", f"{r['kendall']:.3f}", f"{r['within_5pct']:.1%}",
                       f"{r['within_10pct']:.1%}")
     Console().print(table)
+    if few_shot:
+        click.echo(f"few-shot prior: {len(out['reference'])} latency columns of other devices "
+                   f"({device_of(column)} and any copy of it left out)")
     for name, why in skipped.items():
         click.echo(f"skipped {name}: {why}")
 
