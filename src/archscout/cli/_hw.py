@@ -308,3 +308,35 @@ def hw_measure(space: str, dataset: str, n_archs: int, backend: str, threads: in
     else:
         hint = f"archscout hw measure --space fbnet --dataset {dataset} --lut (a latency for every FBNet arch)"
     out_console.print(f"use it: {hint}", soft_wrap=True)
+
+
+@hw.command("import")
+@click.argument("name")
+@click.option("--space", required=True, help="Search space of the table: nb201.")
+@click.option("--table", "table", required=True, type=click.Path(dir_okay=False),
+              help="CSV with columns arch (an NB201 index or arch string) and latency_ms (ms); more numeric columns "
+                   "become metrics <name>_<column> (a unit suffix such as _mJ is the unit).")
+@click.option("--dataset", default="cifar10", show_default=True,
+              help="The setting the latencies were measured in: cifar10, cifar100 or ImageNet16-120.")
+@click.option("--replace", is_flag=True, help="Replace the device's table for this dataset with another file.")
+@click.option("--title", default=None, help="What the device is, for hw devices (default 'imported: NAME').")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+def hw_import(name: str, space: str, table: str, dataset: str, replace: bool, title: str | None,
+              as_json: bool) -> None:
+    """Add a device from a latency table, e.g. measured elsewhere: hw devices, hw query, hw predict, oneshot and
+    search --device then accept NAME. The table is copied into the store with its path and sha256.
+
+    Importing the same file again changes nothing; another file for the same dataset needs --replace.
+    """
+    from archscout.hardware._measured import import_table
+
+    out = import_table(name, table, space=space, dataset=dataset, replace=replace, title=title)
+    if as_json:
+        click.echo(json.dumps(out))
+        return
+    what = {"imported": "imported", "replaced": "replaced the table of", "unchanged": "unchanged (same sha256):"}
+    click.echo(f"{what[out['status']]} {name}: {out['archs']:,} archs ({space}/{dataset}) from {out['source']} "
+               f"(sha256 {out['sha256'][:12]})")
+    if out["predicted"]:
+        click.echo(f"the other {15625 - out['archs']:,} archs: {name}_latency_predicted (fitted once, cached)")
+    click.echo(f"use it: archscout hw query --space {space} --dataset {dataset} --arch 0 --device {name}")

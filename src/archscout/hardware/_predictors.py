@@ -28,8 +28,6 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy import stats
-from scipy.optimize import nnls
 
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.spaces._nb201 import NB201_EDGES
@@ -138,6 +136,14 @@ def structure_features(ops: np.ndarray) -> np.ndarray:
     return np.stack(cols, axis=1).astype(float)
 
 
+def _nnls(A: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float]:
+    """scipy's non-negative least squares, imported when first used (scipy takes most of a second to
+    import, which every ``archscout hw`` command would otherwise pay)."""
+    from scipy.optimize import nnls as scipy_nnls
+
+    return scipy_nnls(A, b)
+
+
 def _clean(archs: Any, y: Any, need: int, name: str) -> tuple[np.ndarray, np.ndarray]:
     ops = as_ops(archs)
     y = np.asarray(y, dtype=float).ravel()
@@ -244,7 +250,7 @@ class AdditivePredictor(_Predictor):
         X = one_hot(ops).reshape(len(y), N_EDGES, N_OPS)[:, :, 1:].reshape(len(y), -1)
         X = np.hstack([X, np.ones((len(y), 1))])
         if self.method == "nnls":
-            coef, _ = nnls(X, y)
+            coef, _ = _nnls(X, y)
         else:
             reg = self.alpha * np.eye(X.shape[1])
             reg[-1, -1] = 0.0
@@ -445,7 +451,7 @@ class FewShotPredictor(_Predictor):
             coef, intercept, pred = _ridge_loo(X, ly, penalty)
             self.models_[name] = (coef, intercept)
             loo.append(pred)
-        w, _ = nnls(np.stack(loo, axis=1), ly)
+        w, _ = _nnls(np.stack(loo, axis=1), ly)
         w = w / w.sum() if w.sum() > 0 else np.full(len(w), 1 / len(w))
         self.weights = dict(zip(self.CANDIDATES, w.tolist()))
         self._fitted = True
@@ -487,7 +493,7 @@ class StackedPredictor(_Predictor):
             tr, te = fold != f, fold == f
             for k, m in enumerate(self._members().values()):
                 oof[te, k] = m.fit(ops[tr], y[tr]).predict(ops[te])
-        w, _ = nnls(oof, y)
+        w, _ = _nnls(oof, y)
         self.weights = dict(zip(self._members(), (w / w.sum()) if w.sum() > 0 else np.full(len(w), 1 / len(w))))
         self.members_ = {n: m.fit(ops, y) for n, m in self._members().items() if self.weights[n] > 0}
         self._fitted = True
@@ -546,6 +552,8 @@ def evaluate(y_true: Any, y_pred: Any) -> dict[str, float]:
     t, p = t[keep], p[keep]
     if len(t) < 2:
         raise ArchscoutError(f"evaluate: {len(t)} pairs with values; needs at least 2")
+    from scipy import stats
+
     rel = np.abs(p - t) / np.abs(t)
     return {
         "spearman": float(stats.spearmanr(t, p)[0]),
