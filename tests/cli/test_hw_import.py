@@ -76,7 +76,8 @@ def test_oneshot_and_search_accept_an_imported_device(home, capsys):
     assert err.count("\n") == 1 and "tinydev_latency <= 0.001" in err, err
 
 
-def test_bad_tables_and_names_are_one_line_exit_2(home, capsys):
+def test_bad_tables_and_names_are_one_line_exit_2(home, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # hw devices: one line per device, cells unfolded
     good = home / "good.csv"
     good.write_text("arch,latency_ms\n0,1.5\n1,2.5\n")
     bad = home / "bad.csv"
@@ -84,7 +85,13 @@ def test_bad_tables_and_names_are_one_line_exit_2(home, capsys):
     other = home / "other.csv"
     other.write_text("arch,latency_ms\n0,9\n")
     assert main(["hw", "import", "dev2", "--space", "nb201", "--table", str(good)]) == 0
-    capsys.readouterr()
+    sha = capsys.readouterr().out.split("sha256 ")[1][:12]
+    assert main(["hw", "devices"]) == 0
+    assert f"(sha256 {sha})" in capsys.readouterr().out
+    q = _json(capsys, "hw", "query", "--space", "nb201", "--dataset", "cifar10", "--arch", "5", "--device", "dev2",
+              "--json")
+    assert q["metrics"]["dev2_latency"] is None and "dev2_latency_predicted" not in q["metrics"]
+    assert "too few archs to predict" in q["missing"]["dev2_latency"]  # 2 archs
     cases = ((["dev3", "--table", str(bad)], "line 3"), (["dev3", "--table", str(home / "nope.csv")], "nope.csv"),
              (["raspi4", "--table", str(good)], "built-in"), (["a/b", "--table", str(good)], "'a/b'"),
              (["dev3", "--table", str(good), "--dataset", "c10"], "c10"),

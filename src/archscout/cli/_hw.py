@@ -36,7 +36,8 @@ def hw_devices(as_json: bool) -> None:
     for d in devices:
         metrics = ", ".join(f"{m.name} ({m.unit})" for m in d.metrics)
         cover = "; ".join(f"{s}: {', '.join(ds)}" for s, ds in d.coverage.items())
-        table.add_row(d.name, d.title, d.kind, metrics, cover, d.source.split(" (")[0])
+        source = d.source if d.kind == "imported" else d.source.split(" (")[0]  # imported: file and sha256
+        table.add_row(d.name, d.title, d.kind, metrics, cover, source)
     Console().print(table)
 
 
@@ -334,9 +335,9 @@ def hw_import(name: str, space: str, table: str, dataset: str, replace: bool, ti
     if as_json:
         click.echo(json.dumps(out))
         return
-    what = {"imported": "imported", "replaced": "replaced the table of", "unchanged": "unchanged (same sha256):"}
-    click.echo(f"{what[out['status']]} {name}: {out['archs']:,} archs ({space}/{dataset}) from {out['source']} "
-               f"(sha256 {out['sha256'][:12]})")
+    table_of = f"{out['archs']:,} archs ({space}/{dataset}) from {out['source']} (sha256 {out['sha256'][:12]})"
+    click.echo({"imported": f"imported {name}: {table_of}", "replaced": f"replaced {name}'s table: {table_of}",
+                "unchanged": f"{name} already has this table, nothing changed: {table_of}"}[out["status"]])
     if out["predicted"]:
         click.echo(f"the other {15625 - out['archs']:,} archs: {name}_latency_predicted (fitted once, cached)")
     click.echo(f"use it: archscout hw query --space {space} --dataset {dataset} --arch 0 --device {name}")

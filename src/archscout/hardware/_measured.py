@@ -498,6 +498,13 @@ def _extra_metrics(device: Device, dataset: str) -> dict[str, str]:
     return {c: f"{device.name}_{_extra_metric(c)[0]}" for c in table.get("extra_columns", [])}
 
 
+def _can_predict(archs: int) -> bool:
+    """Whether a table of ``archs`` archs is enough for some predictor of ``PREDICTED_WITH``."""
+    from archscout.hardware._predictors import PREDICTORS
+
+    return archs >= min(PREDICTORS[name].min_train for name in PREDICTED_WITH)
+
+
 def _as_imported_device(folder: Path, info: dict[str, Any]) -> Device:
     name = info["name"]
     tables = {stem: info["tables"][stem] for stem in (_table_name(s, d) for s, d in SETTINGS) if stem in info["tables"]}
@@ -506,7 +513,7 @@ def _as_imported_device(folder: Path, info: dict[str, Any]) -> Device:
         cover[t["space"]] = (*cover.get(t["space"], ()), t["dataset"])
     metrics = [MetricInfo(f"{name}_latency", name, "latency", "ms",
                           "latency from the imported table (NaN for the archs it lacks)")]
-    if any(t["archs"] < 15625 for t in tables.values()):
+    if any(_can_predict(t["archs"]) and t["archs"] < 15625 for t in tables.values()):
         metrics.append(MetricInfo(f"{name}_latency_predicted", name, "latency_predicted", "ms",
                                   "latency predicted for every NB201 arch from the imported ones"))
     for column in dict.fromkeys(c for t in tables.values() for c in t.get("extra_columns", [])):
