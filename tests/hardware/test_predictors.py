@@ -174,3 +174,26 @@ def test_fewshot_on_a_planted_device_beats_flops():
     s_flops = evaluate(target, flops.predict(OPS))["spearman"]
     assert s_few > 0.97 and s_few > s_flops + 0.05, (s_few, s_flops)
     assert sum(few.weights.values()) == pytest.approx(1.0) and few.weights["flops"] < 0.5
+
+
+def test_fewshot_reference_never_holds_the_target_device():
+    from archscout.hardware import fewshot_reference
+
+    rng = np.random.default_rng(0)
+    cols = {m: np.exp(rng.normal(size=50)) for m in ("gpu_latency_bs1", "gpu_latency_bs32", "cpu_latency",
+                                                      "phone_latency", "phone_latency_predicted", "flops")}
+    cols["copy_latency"] = cols["cpu_latency"].copy()  # the same device under another name
+    cols["partial_latency"] = np.where(np.arange(50) < 10, 1.0, np.nan)  # not every arch: no prior
+
+    class Bench:
+        metrics = tuple(cols)
+
+        def column(self, m):
+            return cols[m]
+
+    assert fewshot_reference(Bench(), "gpu_latency_bs1")[0] == ["cpu_latency", "phone_latency", "copy_latency"]
+    names, ref = fewshot_reference(Bench(), "cpu_latency")
+    assert names == ["gpu_latency_bs1", "gpu_latency_bs32", "phone_latency"] and ref.shape == (50, 3)
+    np.testing.assert_array_equal(ref[:, 2], cols["phone_latency"])
+    assert fewshot_reference(Bench(), "copy_latency")[0] == names
+    assert fewshot_reference(Bench(), "cpu_latency", among=["phone_latency", "cpu_latency"])[0] == ["phone_latency"]

@@ -416,9 +416,10 @@ class FewShotPredictor(_Predictor):
         if ref.ndim == 1:
             ref = ref[:, None]
         usable = np.all(np.isfinite(ref) & (ref > 0), axis=0)
-        if not usable.any():
-            raise ArchscoutError("fewshot: no reference device with a positive latency for every arch")
-        self.reference = _standardized(np.log(ref[:, usable]))
+        self.reference = _standardized(np.log(ref[:, usable]))  # constant columns tell nothing: dropped
+        if not self.reference.shape[1]:
+            raise ArchscoutError("fewshot: no reference device with a positive latency for every arch "
+                                 "(and not the same for all)")
         self._flops = flops
 
     def _groups(self) -> dict[str, np.ndarray]:
