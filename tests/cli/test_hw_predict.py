@@ -15,10 +15,13 @@ def test_predict_json_has_every_predictor_and_the_flops_baseline(capsys):
     assert out["predictors"]["fewshot"]["spearman"] > out["predictors"]["flops"]["spearman"]
 
 
-def test_predict_few_archs_skips_what_cannot_fit(capsys):
+def test_predict_few_archs_reports_every_predictor(capsys):
     assert main(["hw", "predict", "--device", "pixel3", "--train", "20", "--few-shot", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert "fewshot" in out["predictors"] and {"linear", "stacked"} <= set(out["skipped"])
+    assert "skipped" not in out and {"linear", "flops", "fewshot", "stacked"} <= set(out["predictors"])
+    assert main(["hw", "predict", "--device", "pixel3", "--train", "3", "--json"]) == 0  # under 5: skipped
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["predictors"]) == {"flops"} and "needs at least 5" in out["skipped"]["linear"]
 
 
 def test_predict_bad_input_is_one_line(capsys):

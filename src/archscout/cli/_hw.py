@@ -36,7 +36,8 @@ def hw_devices(as_json: bool) -> None:
     for d in devices:
         metrics = ", ".join(f"{m.name} ({m.unit})" for m in d.metrics)
         cover = "; ".join(f"{s}: {', '.join(ds)}" for s, ds in d.coverage.items())
-        table.add_row(d.name, d.title, d.kind, metrics, cover, d.source.split(" (")[0])
+        source = d.source if d.kind == "imported" else d.source.split(" (")[0]  # imported: file and sha256
+        table.add_row(d.name, d.title, d.kind, metrics, cover, source)
     Console().print(table)
 
 
@@ -135,6 +136,7 @@ def hw_predict(space: str, dataset: str, device: str, n_train: int, few_shot: bo
     from rich.table import Table
 
     from archscout.hardware import evaluate_predictor, get_cost_model, get_predictor
+    from archscout.hardware._devices import device_of
     from archscout.spaces import get_space
 
     if space != "nb201":
@@ -149,17 +151,19 @@ def hw_predict(space: str, dataset: str, device: str, n_train: int, few_shot: bo
     rng = np.random.default_rng(seed)
     tr = rng.choice(ok, n_train, replace=False)
     te = np.setdiff1d(ok, tr)
+    flops = bench.column("flops")
     makers: dict[str, dict[str, Any]] = {"linear": {}, "additive": {}, "gbm": {}, "structure": {},
-                                         "flops": {"flops": bench.column("flops")}, "stacked": {}}
-    if few_shot:
-        from archscout.hardware._devices import device_of
-
-        others = [c for c in bench.metrics if "_latency" in c and not c.endswith("_predicted")
-                  and device_of(c) != device_of(column)]
-        reference = np.stack([bench.column(c) for c in others], axis=1)
-        makers["fewshot"] = makers["stacked"] = {"reference": reference}
+                                         "flops": {"flops": flops}}
     out = {"device": column, "space": space, "dataset": dataset, "train": n_train, "test": len(te), "seed": seed,
            "predictors": {}}
+    if few_shot:  # the prior: other devices' full tables, never this device's own (fewshot_reference)
+        from archscout.hardware._predictors import fewshot_reference
+
+        names, reference = fewshot_reference(bench, column)
+        makers["fewshot"] = makers["stacked"] = {"reference": reference, "flops": flops}
+        out["reference"] = names
+    else:
+        makers["stacked"] = {}
     skipped: dict[str, str] = {}
     for name, kwargs in makers.items():
         try:  # with few archs (few-shot) the models that need more are skipped, and say so
@@ -182,6 +186,9 @@ def hw_predict(space: str, dataset: str, device: str, n_train: int, few_shot: bo
         table.add_row(name, f"{r['spearman']:.3f}", f"{r['kendall']:.3f}", f"{r['within_5pct']:.1%}",
                       f"{r['within_10pct']:.1%}")
     Console().print(table)
+    if few_shot:
+        click.echo(f"few-shot prior: {len(out['reference'])} latency columns of other devices "
+                   f"({device_of(column)} and any copy of it left out)")
     for name, why in skipped.items():
         click.echo(f"skipped {name}: {why}")
 
@@ -302,3 +309,35 @@ def hw_measure(space: str, dataset: str, n_archs: int, backend: str, threads: in
     else:
         hint = f"archscout hw measure --space fbnet --dataset {dataset} --lut (a latency for every FBNet arch)"
     out_console.print(f"use it: {hint}", soft_wrap=True)
+
+
+@hw.command("import")
+@click.argument("name")
+@click.option("--space", required=True, help="Search space of the table: nb201.")
+@click.option("--table", "table", required=True, type=click.Path(dir_okay=False),
+              help="CSV with columns arch (an NB201 index or arch string) and latency_ms (ms); more numeric columns "
+                   "become metrics <name>_<column> (a unit suffix such as _mJ is the unit).")
+@click.option("--dataset", default="cifar10", show_default=True,
+              help="The setting the latencies were measured in: cifar10, cifar100 or ImageNet16-120.")
+@click.option("--replace", is_flag=True, help="Replace the device's table for this dataset with another file.")
+@click.option("--title", default=None, help="What the device is, for hw devices (default 'imported: NAME').")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+def hw_import(name: str, space: str, table: str, dataset: str, replace: bool, title: str | None,
+              as_json: bool) -> None:
+    """Add a device from a latency table, e.g. measured elsewhere: hw devices, hw query, hw predict, oneshot and
+    search --device then accept NAME. The table is copied into the store with its path and sha256.
+
+    Importing the same file again changes nothing; another file for the same dataset needs --replace.
+    """
+    from archscout.hardware._measured import import_table
+
+    out = import_table(name, table, space=space, dataset=dataset, replace=replace, title=title)
+    if as_json:
+        click.echo(json.dumps(out))
+        return
+    table_of = f"{out['archs']:,} archs ({space}/{dataset}) from {out['source']} (sha256 {out['sha256'][:12]})"
+    click.echo({"imported": f"imported {name}: {table_of}", "replaced": f"replaced {name}'s table: {table_of}",
+                "unchanged": f"{name} already has this table, nothing changed: {table_of}"}[out["status"]])
+    if out["predicted"]:
+        click.echo(f"the other {15625 - out['archs']:,} archs: {name}_latency_predicted (fitted once, cached)")
+    click.echo(f"use it: archscout hw query --space {space} --dataset {dataset} --arch 0 --device {name}")

@@ -11,12 +11,12 @@ from archscout.hardware._fbnet import FBNetLUT
 from archscout.hardware._measure import BACKENDS as MEASURE_BACKENDS
 from archscout.hardware._measure import MeasurementTable, device_fingerprint, measure_latency
 from archscout.hardware import _measured
-from archscout.hardware._measured import (load_measured_devices, measure_archs, measure_fbnet_lut, measured_table,
-                                         measurements_root)
+from archscout.hardware._measured import (import_table, load_measured_devices, measure_archs, measure_fbnet_lut,
+                                         measured_table, measurements_root, read_latency_table)
 from archscout.hardware._nb201 import NB201Bench
 from archscout.hardware._predictors import (PREDICTORS, AdditivePredictor, FewShotPredictor, FlopsPredictor,
                                              GBMPredictor, LinearPredictor, StackedPredictor, StructurePredictor,
-                                             get_predictor, list_predictors)
+                                             fewshot_reference, get_predictor, list_predictors)
 from archscout.hardware._predictors import evaluate as evaluate_predictor
 
 _COST_MODELS = {"nb201": NB201Bench, "fbnet": FBNetLUT}
@@ -39,7 +39,7 @@ __all__ = [
     "fbnet_params_macs", "get_cost_model", "get_device", "list_devices", "metric_info", "nb201_params_macs",
     "register_device", "resolve_metric", "PREDICTORS", "AdditivePredictor", "FewShotPredictor", "FlopsPredictor",
     "GBMPredictor", "LinearPredictor", "StackedPredictor", "StructurePredictor", "evaluate_predictor", "get_predictor",
-    "list_predictors",
+    "list_predictors", "fewshot_reference", "import_table", "read_latency_table",
     "MEASURE_BACKENDS", "MeasurementTable", "device_fingerprint", "load_measured_devices", "measure_archs",
     "measure_fbnet_lut", "measure_latency", "measured_table", "measurements_root",
 ]

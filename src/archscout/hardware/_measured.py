@@ -1,15 +1,25 @@
-"""Devices measured on this machine: a store of measurement tables that become entries of the registry.
+"""Devices measured on this machine or imported from a latency table: a store of tables that become
+entries of the registry.
 
 Layout: ``<root>/<fingerprint_id>/device.json`` (the set-up and its name) and one
-``<space>_<dataset>.csv`` per measured setting, next to a ``.json`` with the network and input shape.
+``<space>_<dataset>.csv`` per measured setting, next to a ``.json`` with the network and input shape;
+an imported device is ``<root>/imported-<name>/device.json`` (``"kind": "imported"``, each table's
+source file and sha256) and its ``<space>_<dataset>.csv`` (``key``, ``latency_ms``, more metrics).
+A partial NB201 table gets a predicted column for the other archs, stored next to the table as
+``<space>_<dataset>.predicted.npz`` and keyed by the table's sha256, the predictor and its code.
 The root is ``$ARCHSCOUT_HOME/measurements`` (default ``~/.archscout/measurements``).
 """
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
 import json
+import math
 import os
 import re
+import zipfile
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from archscout._io import atomic_write_json
+from archscout._io import atomic_write, atomic_write_json
 from archscout._threads import torch_threads
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout.hardware._base import DEVICES, Device, MetricInfo
@@ -69,6 +79,8 @@ def _tables(folder: Path) -> dict[tuple[str, str, str], Path]:
 
 
 def _as_device(folder: Path, info: dict[str, Any]) -> Device:
+    if info.get("kind") == "imported":
+        return _as_imported_device(folder, info)
     name = info["name"]
     tables = _tables(folder)
     cover: dict[str, tuple[str, ...]] = {}
@@ -363,34 +375,309 @@ def fbnet_lut(device: Device, dataset: str) -> dict[str, float] | None:
 
 def drift_corrected(table: pd.DataFrame) -> np.ndarray:
     """Each arch's ``latency_ms`` rescaled by the reference arch's latency in its batch against its
-    median over batches, so that a batch measured while the machine ran slower is not slower."""
-    ref = table["ref_ms"].to_numpy(float)
-    return table["latency_ms"].to_numpy(float) * (np.median(ref) / ref)
+    median over batches, so that a batch measured while the machine ran slower is not slower.
+    ``ref_ms`` is a measurement column: rows without it (an imported table) stay as they are."""
+    latency = table["latency_ms"].to_numpy(float)
+    ref = table["ref_ms"].to_numpy(float) if "ref_ms" in table else np.full(len(latency), np.nan)
+    ok = np.isfinite(ref) & (ref > 0)
+    if not ok.any():
+        return latency
+    return latency * np.where(ok, np.median(ref[ok]) / np.where(ok, ref, 1.0), 1.0)
 
 
 def nb201_columns(device: Device, dataset: str) -> dict[str, np.ndarray]:
-    """NB201 columns of a measured device: the measured latencies, drift-corrected (NaN elsewhere),
-    and a prediction for all archs."""
-    from archscout.hardware._predictors import get_predictor
+    """NB201 columns of a measured or imported device: its latencies (measured ones drift-corrected;
+    NaN for the archs its table lacks), an imported table's other metrics, and, when the table lacks
+    some archs, a prediction for all archs (cached: see ``predicted_column``)."""
     from archscout.spaces import get_space
 
     if device.name not in _folders or dataset not in device.coverage.get("nb201", ()):
         return {}
     sp = get_space("nb201")
-    df = MeasurementTable(_folders[device.name] / f"{_table_name('nb201', dataset)}.csv").load()
+    path = _folders[device.name] / f"{_table_name('nb201', dataset)}.csv"
+    raw = path.read_bytes()
+    if not raw.strip():
+        return {}  # created, nothing written yet
+    df = pd.read_csv(io.BytesIO(raw), dtype={"key": str})
+    if "nb201_index" in df:  # an imported table stores the index (parsing 15,625 strings takes 0.2 s)
+        idx = df["nb201_index"].to_numpy(np.int64)
+        if len(idx) and not (0 <= idx.min() and idx.max() < sp.size):
+            raise ArchscoutError(f"{path}: nb201_index out of range; re-import the table")
+    else:
+        idx = sp.indices(list(df["key"]))
     measured = np.full(sp.size, np.nan)
-    measured[sp.indices(list(df["key"]))] = drift_corrected(df)
+    measured[idx] = drift_corrected(df)
     cols = {f"{device.name}_latency": measured}
-    ok = np.flatnonzero(np.isfinite(measured))
-    for predictor in ("stacked", "additive"):
-        try:
-            model = get_predictor(predictor).fit(sp.ops_table[ok].astype(np.int64), measured[ok])
-        except ArchscoutError:  # too few measured archs for this predictor
-            continue
-        cols[f"{device.name}_latency_predicted"] = model.predict(sp.ops_table.astype(np.int64))
-        break
+    for column, metric in _extra_metrics(device, dataset).items():
+        values = np.full(sp.size, np.nan)
+        values[idx] = pd.to_numeric(df[column], errors="coerce").to_numpy(float)
+        cols[metric] = values
+    if device.kind == "imported" and len(df) == sp.size:
+        return cols  # every arch has its latency: nothing to predict
+    predicted = predicted_column(path, raw, measured)
+    if predicted is not None:
+        cols[f"{device.name}_latency_predicted"] = predicted
     return cols
 
 
-__all__ = ["SETTINGS", "device_folder", "drift_corrected", "fbnet_blocks", "fbnet_lut", "load_measured_devices",
-           "measure_archs", "measure_fbnet_lut", "measured_table", "measurements_root", "nb201_columns"]
+PREDICTED_WITH = ("stacked", "additive")  # the first that fits the table's archs predicts the others
+
+
+def _code_version() -> str:
+    """What the cached predictions depend on besides the table: the predictors' source and versions."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from archscout.hardware import _predictors
+
+    try:
+        sklearn = version("scikit-learn")
+    except PackageNotFoundError:
+        sklearn = "absent"
+    digest = hashlib.sha256(Path(_predictors.__file__).read_bytes()).hexdigest()[:16]
+    return f"{digest}/numpy {np.__version__}/scikit-learn {sklearn}"
+
+
+def predicted_column(path: Path, raw: bytes, values: np.ndarray) -> np.ndarray | None:
+    """A prediction for every NB201 arch from those with a value, by the first of ``PREDICTED_WITH``
+    that fits them; read from ``<table>.predicted.npz`` when it was fitted on the same table (sha256)
+    with the same code, else fitted and stored there. NB201 is enumerable, so the 15,625 predictions
+    ARE the fitted predictor; a cache file that is unreadable or stale is ignored and rewritten. None
+    when too few archs have a value."""
+    from archscout.hardware._predictors import get_predictor
+    from archscout.spaces import get_space
+
+    key = f"{hashlib.sha256(raw).hexdigest()}:{'/'.join(PREDICTED_WITH)}:{_code_version()}"
+    cache = path.with_suffix(".predicted.npz")
+    try:
+        with np.load(cache, allow_pickle=False) as npz:
+            if str(npz["key"]) == key and npz["predicted"].shape == values.shape:
+                return npz["predicted"].astype(float)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        pass  # absent or damaged: fit again
+    ops = get_space("nb201").ops_table.astype(np.int64)
+    ok = np.flatnonzero(np.isfinite(values))
+    for name in PREDICTED_WITH:
+        try:
+            model = get_predictor(name).fit(ops[ok], values[ok])
+        except ArchscoutError:  # too few archs with a value for this predictor
+            continue
+        predicted = np.asarray(model.predict(ops), dtype=float)
+        buf = io.BytesIO()
+        np.savez(buf, key=np.array(key), predicted=predicted)
+        try:
+            atomic_write(cache, buf.getvalue())
+        except OSError:
+            pass  # a read-only store still answers; it fits again next time
+        return predicted
+    return None
+
+
+# -- devices imported from a latency table --------------------------------------------------------
+IMPORT_SPACES = ("nb201",)
+_UNITS = {"ms": "ms", "us": "us", "s": "s", "mj": "mJ", "j": "J", "mw": "mW", "w": "W", "mb": "MB", "kb": "kB"}
+_COLUMN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,39}$")
+_MISSING = {"", "nan", "NaN", "NA", "N/A", "null"}
+_RESERVED = {"key": "the store's arch column", "nb201_index": "the store's index column",
+             "ref_ms": "a measurement column of archscout hw measure (the reference arch's latency)"}
+
+
+def _extra_metric(column: str) -> tuple[str, str]:
+    """An extra column's quantity and unit: ``energy_mJ`` -> (``energy``, ``mJ``); ``ratio`` -> (``ratio``, "")."""
+    stem, _, suffix = column.rpartition("_")
+    if stem and suffix.lower() in _UNITS:
+        return stem, _UNITS[suffix.lower()]
+    return column, ""
+
+
+def _extra_metrics(device: Device, dataset: str) -> dict[str, str]:
+    """An imported device's extra columns of its NB201 ``dataset`` table -> their metric names."""
+    if device.kind != "imported":
+        return {}
+    info = json.loads((_folders[device.name] / "device.json").read_text())
+    table = info["tables"].get(_table_name("nb201", dataset), {})
+    return {c: f"{device.name}_{_extra_metric(c)[0]}" for c in table.get("extra_columns", [])}
+
+
+def _can_predict(archs: int) -> bool:
+    """Whether a table of ``archs`` archs is enough for some predictor of ``PREDICTED_WITH``."""
+    from archscout.hardware._predictors import PREDICTORS
+
+    return archs >= min(PREDICTORS[name].min_train for name in PREDICTED_WITH)
+
+
+def _as_imported_device(folder: Path, info: dict[str, Any]) -> Device:
+    name = info["name"]
+    tables = {stem: info["tables"][stem] for stem in (_table_name(s, d) for s, d in SETTINGS) if stem in info["tables"]}
+    cover: dict[str, tuple[str, ...]] = {}
+    for t in tables.values():
+        cover[t["space"]] = (*cover.get(t["space"], ()), t["dataset"])
+    metrics = [MetricInfo(f"{name}_latency", name, "latency", "ms",
+                          "latency from the imported table (NaN for the archs it lacks)")]
+    if any(_can_predict(t["archs"]) and t["archs"] < 15625 for t in tables.values()):
+        metrics.append(MetricInfo(f"{name}_latency_predicted", name, "latency_predicted", "ms",
+                                  "latency predicted for every NB201 arch from the imported ones"))
+    for column in dict.fromkeys(c for t in tables.values() for c in t.get("extra_columns", [])):
+        quantity, unit = _extra_metric(column)
+        metrics.append(MetricInfo(f"{name}_{quantity}", name, quantity, unit, f"column {column!r} of the imported table"))
+    sources = "; ".join(f"{t['space']}/{t['dataset']}: {t['source']} (sha256 {t['sha256'][:12]})"
+                        for t in tables.values())
+    where = "; ".join(f"{t['space']}/{t['dataset']}: {t['archs']:,} archs" for t in tables.values())
+    return Device(name, info.get("title") or f"imported: {name}", "imported",
+                  "archscout hw import: a latency table (how it was measured is not recorded)",
+                  f"imported from {sources}", tuple(metrics), cover, f"imported: {where}; folder {folder}")
+
+
+def read_latency_table(path: str | os.PathLike, space: str = "nb201") -> tuple[pd.DataFrame, str]:
+    """A latency table checked row by row: ``key`` (the canonical arch string, from column ``arch``: an
+    NB201 index or arch string), ``latency_ms`` and any other numeric columns; and the file's sha256.
+    Anything wrong is a one-line ``ArchscoutError`` naming the line and value."""
+    from archscout.spaces import get_space
+
+    if space not in IMPORT_SPACES:
+        raise UnknownNameError("space to import", space, IMPORT_SPACES)
+    where = f"table {path}"
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ArchscoutError(f"{where} does not exist") from None
+    except OSError as exc:
+        raise ArchscoutError(f"cannot read {where}: {exc.strerror or type(exc).__name__}") from None
+    need = "columns arch (an NB201 index or arch string) and latency_ms (more numeric columns optional)"
+    if not raw.strip():
+        raise ArchscoutError(f"{where} is empty; it needs {need}")
+    try:
+        reader = csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline=""), strict=True)
+        header = [c.strip() for c in next(reader)]
+        rows, lines = [], []
+        for row in reader:
+            if not any(field.strip() for field in row):
+                continue  # a blank line
+            if len(row) != len(header):
+                raise ArchscoutError(f"{where} line {reader.line_num}: {len(row)} fields, the header has "
+                                     f"{len(header)} ({', '.join(header)})")
+            rows.append([field.strip() for field in row])
+            lines.append(reader.line_num)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ArchscoutError(f"{where} is not a readable CSV (UTF-8 text): {str(exc).splitlines()[0]}") from None
+    missing = [c for c in ("arch", "latency_ms") if c not in header]
+    if missing:
+        raise ArchscoutError(f"{where} lacks column {' and '.join(missing)}; it needs {need}; it has: "
+                             f"{', '.join(header)}")
+    if len(header) != len(set(header)):
+        raise ArchscoutError(f"{where} repeats a column name: {', '.join(header)}")
+    if not rows:
+        raise ArchscoutError(f"{where} has no rows; it needs one row per arch with {need}")
+    df = pd.DataFrame(rows, columns=header, dtype=str)
+    sp = get_space(space)
+    keys, latency, seen = [], [], {}  # seen: NB201 index -> line
+    for line, arch, text in zip(lines, df["arch"], df["latency_ms"]):
+        if not arch:
+            raise ArchscoutError(f"{where} line {line}: arch is empty; give an NB201 index (0..{sp.size - 1}) "
+                                 "or arch string")
+        try:
+            parsed = sp.parse(arch)
+        except ArchscoutError as exc:
+            raise ArchscoutError(f"{where} line {line}: {exc}") from None
+        index = sp.index(parsed)
+        if index in seen:
+            raise ArchscoutError(f"{where} line {line}: arch {arch!r} (NB201 index {index}) is already on line "
+                                 f"{seen[index]}; give one latency per arch")
+        seen[index] = line
+        try:
+            value = float(text)
+        except ValueError:
+            raise ArchscoutError(f"{where} line {line}: latency_ms {text!r} is not a number; "
+                                 "give milliseconds > 0") from None
+        if not (math.isfinite(value) and value > 0):
+            raise ArchscoutError(f"{where} line {line}: latency_ms {text!r} must be a finite number > 0 "
+                                 "(milliseconds)")
+        keys.append(sp.to_str(parsed))
+        latency.append(value)
+    out = pd.DataFrame({"key": keys, "nb201_index": list(seen), "latency_ms": latency})
+    quantities = {"latency": "latency_ms", "latency_predicted": "(the predicted latency)"}
+    for column in (c for c in df.columns if c not in ("arch", "latency_ms")):
+        if column in _RESERVED:
+            raise ArchscoutError(f"{where}: column {column!r} is {_RESERVED[column]}; drop or rename it")
+        if not _COLUMN.match(column):
+            raise ArchscoutError(f"{where}: column name {column!r}: use 1-40 letters, digits or '_', "
+                                 "starting with a letter")
+        quantity = _extra_metric(column)[0]
+        if quantity in quantities:
+            raise ArchscoutError(f"{where}: column {column!r} would be the metric of {quantities[quantity]!r}; "
+                                 "rename it")
+        quantities[quantity] = column
+        values = []
+        for line, text in zip(lines, df[column]):
+            try:
+                value = math.nan if text in _MISSING else float(text)
+            except ValueError:
+                raise ArchscoutError(f"{where} line {line}: {column} {text!r} is not a number (leave it empty "
+                                     "when unknown)") from None
+            if math.isinf(value):
+                raise ArchscoutError(f"{where} line {line}: {column} {text!r} must be finite")
+            values.append(value)
+        out[column] = values
+    return out, hashlib.sha256(raw).hexdigest()
+
+
+def import_table(name: str, path: str | os.PathLike, *, space: str = "nb201", dataset: str = "cifar10",
+                 replace: bool = False, title: str | None = None,
+                 root: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Register the latency table at ``path`` (see ``read_latency_table``) as device ``name``'s
+    ``space``/``dataset`` table, kept in the store with its source and sha256. Importing the same file
+    again changes nothing; another file for a table the device has needs ``replace``. When the table
+    lacks some archs, their prediction is fitted here and cached. A summary (``status``: imported,
+    replaced or unchanged)."""
+    if space not in IMPORT_SPACES:
+        raise UnknownNameError("space to import", space, IMPORT_SPACES)
+    datasets = [d for s, d in SETTINGS if s == space]
+    if dataset not in datasets:
+        raise UnknownNameError(f"{space} dataset", dataset, datasets)
+    if not _NAME.match(name):
+        raise ArchscoutError(f"device name {name!r}: use 1-40 letters, digits, '-', '_' or '.', starting with a "
+                             "letter or digit")
+    base = measurements_root(root)
+    if base.resolve() not in _loaded:
+        load_measured_devices(base)
+    folder = base / f"imported-{name}"
+    if name in DEVICES and name not in _folders:
+        raise ArchscoutError(f"device name {name!r} is a built-in device; choose another name")
+    for other in base.glob("*/device.json") if base.is_dir() else []:
+        if other.parent != folder and json.loads(other.read_text()).get("name") == name:
+            raise ArchscoutError(f"device name {name!r} is a device measured here ({other.parent}); choose another "
+                                 "name")
+    table, sha = read_latency_table(path, space)
+    stem = _table_name(space, dataset)
+    meta = folder / "device.json"
+    info = json.loads(meta.read_text()) if meta.exists() else {"name": name, "kind": "imported", "tables": {}}
+    old = info["tables"].get(stem)
+    source = str(Path(path).resolve())
+    status = "imported"
+    if old is not None:
+        if old["sha256"] == sha and (folder / f"{stem}.csv").exists():
+            status = "unchanged"
+        elif not replace:
+            raise ArchscoutError(f"device {name!r} already has a {space}/{dataset} table (from {old['source']}, "
+                                 f"sha256 {old['sha256'][:12]}); add --replace to replace it with {path}")
+        else:
+            status = "replaced"
+    if status != "unchanged":
+        extra = [c for c in table.columns if c not in ("key", "nb201_index", "latency_ms")]
+        atomic_write(folder / f"{stem}.csv", table.to_csv(index=False))
+        info["tables"][stem] = {"space": space, "dataset": dataset, "source": source, "sha256": sha,
+                                "archs": len(table), "extra_columns": extra}
+    if title is not None:
+        info["title"] = title
+    atomic_write_json(meta, info, sort_keys=True)
+    device = register_measured(folder)
+    predicted = None
+    if space == "nb201" and len(table) < 15625:
+        predicted = nb201_columns(device, dataset).get(f"{name}_latency_predicted") is not None
+    return {"device": name, "status": status, "space": space, "dataset": dataset, "archs": len(table),
+            "source": source, "sha256": sha, "folder": str(folder), "predicted": predicted,
+            "metrics": [m.name for m in device.metrics]}
+
+
+__all__ = ["SETTINGS", "device_folder", "drift_corrected", "fbnet_blocks", "fbnet_lut", "import_table",
+           "load_measured_devices", "measure_archs", "measure_fbnet_lut", "measured_table", "measurements_root",
+           "nb201_columns", "predicted_column", "read_latency_table"]

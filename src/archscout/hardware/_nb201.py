@@ -139,7 +139,12 @@ class NB201Bench(CostModel):
             return EDGETPU_MISSING
         if metric.endswith("_latency") and metric[:-len("_latency")] in local_devices():
             n = int(np.isfinite(self._columns[metric]).sum())
-            return (f"not measured ({n:,} of 15,625 archs are); {metric}_predicted estimates it, or measure more: "
+            estimate = (f"{metric}_predicted estimates it" if f"{metric}_predicted" in self._columns else
+                        "too few archs to predict the others")
+            if get_device(metric[:-len("_latency")]).kind == "imported":
+                return (f"not in the imported table ({n:,} of 15,625 archs are); {estimate}, or import a fuller "
+                        "table with archscout hw import --replace")
+            return (f"not measured ({n:,} of 15,625 archs are); {estimate}, or measure more: "
                     f"archscout hw measure --space nb201 --dataset {self.dataset}")
         if metric in ("average_hw_metric", "geomean_hw_metric"):
             return f"includes edgetpu_latency, which is missing: {EDGETPU_MISSING}"
