@@ -279,7 +279,7 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
     """
     from archscout.oneshot._base import OneShotConfig, prepare
     from archscout.train._augment import augment
-    from archscout._rundir import atomic_save, check_identity, epoch_generator
+    from archscout._rundir import atomic_save, check_identity, epoch_generator, load_checkpoint, plain
 
     c = config or EvolveConfig()
     device = resolve(c.accelerator)
@@ -294,7 +294,8 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
     reference = parse_cell(c.reference).canonical()
     ckpt = None
     if run_dir is not None and (run_dir / CHECKPOINT).exists():
-        ckpt = torch.load(run_dir / CHECKPOINT, weights_only=False, map_location="cpu")
+        ckpt = load_checkpoint(run_dir / CHECKPOINT, ("populations", "modules", "supernet", "rng", "history",
+                                                      "seconds"))
     cost = CellCost(skeleton, "macs" if c.max_latency is None else "latency",
                     None if ckpt is None else ckpt.get("cost_cache"))
     if cost_fn is not None:
@@ -417,11 +418,14 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
             history.append(rec)
             done_now += 1
             if run_dir is not None:
-                atomic_save({"iteration": it, "populations": [p.to_dict() for p in pops],
-                             "modules": [[layer.cells[k].cell.to_str() for k in layer.cells] for layer in net.layers],
-                             "supernet": net.state_dict(), "rng": rng.bit_generator.state, "history": history,
-                             "seconds": seconds_before + time.perf_counter() - start, "cost_cache": cost.cache,
-                             "scaler": scaler.state_dict()},
+                # plain types and tensors only: it loads with weights_only (a crafted file cannot run code)
+                atomic_save({**plain({"iteration": it, "populations": [p.to_dict() for p in pops],
+                                      "modules": [[layer.cells[k].cell.to_str() for k in layer.cells]
+                                                  for layer in net.layers],
+                                      "rng": rng.bit_generator.state, "history": history,
+                                      "seconds": seconds_before + time.perf_counter() - start,
+                                      "cost_cache": cost.cache, "scaler": scaler.state_dict()}),
+                             "supernet": net.state_dict()},
                             run_dir / CHECKPOINT)
             if on_iteration is not None:
                 on_iteration(rec)

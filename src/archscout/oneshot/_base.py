@@ -57,8 +57,8 @@ from archscout.oneshot._cost import OpCost
 from archscout.spaces import Arch, get_space
 from archscout.train._augment import augment, channel_stats
 from archscout._threads import torch_threads as _threads
-from archscout._rundir import (RESULT, RUN_ONLY, atomic_save, check_identity, epoch_generator, jsonable, rng_state,
-                              seed_everything, set_rng_state)
+from archscout._rundir import (RESULT, RUN_ONLY, atomic_save, check_identity, epoch_generator, jsonable,
+                              load_checkpoint, rng_state, seed_everything, set_rng_state)
 
 CHECKPOINT = "checkpoint.pt"
 ORDERS = ("weights-first", "arch-first")
@@ -448,7 +448,8 @@ class OneShotMethod(abc.ABC):
         history: list[dict[str, Any]] = []
         path = None if run_dir is None else run_dir / CHECKPOINT
         if path is not None and path.exists():
-            ckpt = torch.load(path, weights_only=True, map_location="cpu")
+            ckpt = load_checkpoint(path, ("supernet", "weight_optimizer", "alpha", "arch_optimizer", "extra",
+                                          "history", "rng"))
             net.load_state_dict(ckpt["supernet"])
             opt.load_state_dict(ckpt["weight_optimizer"])  # its state follows the parameters' device
             if state.alpha is not None:
