@@ -15,7 +15,9 @@ studies, the main job).
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import math
 import os
 import platform
 import random
@@ -35,8 +37,8 @@ IDENTITY = "config.json"
 RESULT = "result.json"  # a finished run's (or stage's) record
 RUN_ONLY = ("threads", "accelerator", "precision")  # how a run computes, not what: never in its identity
 VERSIONED = ("archscout", "torch", "numpy", "optuna", "onnx", "onnxruntime", "sqlalchemy", "matplotlib")
-RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
-RUN_NAME_RULE = "1 to 200 letters, digits, '.', '_' or '-', starting with a letter or digit"
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
+RUN_NAME_RULE = "1 to 255 letters, digits, '.', '_' or '-', starting with a letter or digit"
 
 
 # -- where a run lives ------------------------------------------------------------------------------------------
@@ -78,6 +80,16 @@ def way_out(path: str | os.PathLike) -> str:
     return f"delete {path} (or the run folder) or use another --name"
 
 
+def check_finite(config: Any) -> None:
+    """Every float of a config dataclass's fields (and of its tuples) finite: ``inf`` or ``nan`` (``1e309``
+    is ``inf``) would train on non-finite weights and report figures; a one-line ``ArchscoutError``."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        for v in value if isinstance(value, (tuple, list)) else (value,):
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ArchscoutError(f"{f.name} {value!r} must be a finite number")
+
+
 def config_diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
     """Dotted keys whose values differ between two nested config dicts."""
     out = []
@@ -108,9 +120,19 @@ def write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_json(path, jsonable(obj))
 
 
-def read_done(path: str | Path) -> Any | None:
-    """A finished stage's JSON record, or None when the stage has not finished."""
-    return read_json(path, "stage record", way_out(path)) if Path(path).exists() else None
+def read_done(path: str | Path, keys: tuple[str, ...] = ()) -> Any | None:
+    """A finished stage's JSON record (a dict holding ``keys``), or None when the stage has not finished;
+    a corrupt one is a one-line ``ArchscoutError`` naming it and the way out (never a silent re-run)."""
+    if not Path(path).exists():
+        return None
+    out = read_json(path, "stage record", way_out(path))
+    if not isinstance(out, dict):
+        raise ArchscoutError(f"cannot read stage record {path}: not a JSON object; {way_out(path)}")
+    missing = [k for k in keys if k not in out]
+    if missing:
+        raise ArchscoutError(f"cannot read stage record {path}: it has no {', '.join(map(repr, missing))}; "
+                             f"{way_out(path)}")
+    return out
 
 
 def versions() -> dict[str, str]:

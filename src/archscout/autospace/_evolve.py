@@ -49,7 +49,7 @@ from archscout.autospace._supernet import CellModule, EvolutionSupernet, Skeleto
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout._progress import progress_bar
 from archscout._threads import torch_threads as _threads
-from archscout._rundir import RUN_ONLY
+from archscout._rundir import RUN_ONLY, check_finite
 
 CHECKPOINT = "checkpoint.pt"
 SPACE_FILE = "space.json"
@@ -124,6 +124,7 @@ class EvolveConfig:
     def __post_init__(self) -> None:
         check_accelerator(self.accelerator)
         check_precision(self.precision)
+        check_finite(self)
         for name in ("population", "k_sample", "top_k", "tour", "iterations", "steps_per_iter", "batch_size",
                      "expansion", "image_size", "stem"):
             v = getattr(self, name)

@@ -58,7 +58,7 @@ from archscout.spaces import Arch, get_space
 from archscout.train._augment import augment, channel_stats
 from archscout._threads import torch_threads as _threads
 from archscout._rundir import (RESULT, RUN_ONLY, atomic_save, check_identity, epoch_generator, jsonable,
-                              load_checkpoint, rng_state, seed_everything, set_rng_state)
+                              check_finite, load_checkpoint, rng_state, seed_everything, set_rng_state)
 
 CHECKPOINT = "checkpoint.pt"
 ORDERS = ("weights-first", "arch-first")
@@ -124,6 +124,7 @@ class OneShotConfig:
     def __post_init__(self) -> None:
         check_accelerator(self.accelerator)
         check_precision(self.precision)
+        check_finite(self)  # every float field, a subclass's too
         for name in ("C", "N", "epochs", "batch_size"):
             _check_int(name, getattr(self, name), 1)
         for name in ("image_size", "train_images", "val_images", "threads"):
