@@ -280,7 +280,7 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
     """
     from archscout.oneshot._base import OneShotConfig, prepare
     from archscout.train._augment import augment
-    from archscout._rundir import atomic_save, check_identity, epoch_generator, load_checkpoint, plain
+    from archscout._rundir import IDENTITY, atomic_save, check_identity, epoch_generator, load_checkpoint, plain
 
     c = config or EvolveConfig()
     device = resolve(c.accelerator)
@@ -290,7 +290,8 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
     num_classes, in_channels = halves.num_classes, halves.x_w.shape[1]
     skeleton = c.skeleton
     run_dir = Path(run_dir) if run_dir is not None else None
-    if run_dir is not None:
+    fresh = run_dir is None or not (run_dir / IDENTITY).exists()
+    if not fresh:  # the folder's config checked before its checkpoint is read
         check_identity(run_dir, _identity(c, data))
     reference = parse_cell(c.reference).canonical()
     ckpt = None
@@ -305,6 +306,8 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
     else:
         caps = layer_caps(c, cost, reference, num_classes, in_channels)
         budget = c.budget_madds if c.budget_madds is not None else c.max_latency
+    if run_dir is not None and fresh:  # written once the budget is known to fit: a refused one leaves no folder
+        check_identity(run_dir, _identity(c, data))
 
     def allowed(layer: int):
         return (lambda cell: True) if caps is None else (lambda cell: cost(layer, cell) <= caps[layer] * (1 + 1e-9))

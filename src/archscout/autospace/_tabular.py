@@ -230,8 +230,9 @@ def evolve_nb201(config: TabularConfig | None = None, table: NB201Table | None =
     limit = _limit(c, table)
     if limit is not None and not np.nanmin(table.latency) <= limit:  # a space none of whose archs fit
         unit, on = ("MAdds", "") if table.metric == "madds" else ("ms", f" on {table.metric}")
-        raise ArchscoutError(f"no arch of the NB201 space fits the limit {limit:,.6g} {unit}{on}; the smallest "
-                             f"achievable is {np.nanmin(table.latency):,.6g} {unit}: raise the limit")
+        fmt = lambda v: f"{v:,.0f}" if v >= 1000 else f"{v:.4g}"  # noqa: E731
+        raise ArchscoutError(f"no arch of the NB201 space fits the limit {fmt(limit)} {unit}{on}; the smallest "
+                             f"achievable is {fmt(float(np.nanmin(table.latency)))} {unit}: raise the limit")
     ref = np.asarray(get_space("nb201").parse(c.reference).ops)
     fit = np.zeros((6, 5))
     if c.init == "reference":

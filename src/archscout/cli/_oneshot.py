@@ -22,10 +22,10 @@ class FiniteFloat(click.FloatRange):
     name = "finite float"
 
     def convert(self, value, param, ctx):
-        v = super().convert(value, param, ctx)
-        if not math.isfinite(v):
+        v = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(v):  # before the bounds: nan is in no range, and says so plainly
             self.fail(f"{value!r} is not a finite number", param, ctx)
-        return v
+        return super().convert(v, param, ctx)
 
 
 def check_where(name: str | None, run_dir: str) -> None:

@@ -210,13 +210,13 @@ def _check_draw(draw: str) -> None:
     from matplotlib.backend_bases import FigureCanvasBase
 
     path = Path(draw)
+    if path.is_dir():
+        raise ArchscoutError(f"--draw {draw} is a folder; give a file name (e.g. {path / 'space.png'})")
     formats = sorted(FigureCanvasBase.get_supported_filetypes())
     suffix = path.suffix.lower().lstrip(".")
     if suffix not in formats:
         raise ArchscoutError(f"--draw {draw}: unknown image format {path.suffix or '(no extension)'!r}; end the "
                              f"file name with one of: {', '.join('.' + f for f in formats)}")
-    if path.is_dir():
-        raise ArchscoutError(f"--draw {draw} is a folder; give a file name (e.g. {path / 'space.png'})")
     parent = path.parent
     if not parent.is_dir():
         raise ArchscoutError(f"--draw {draw}: folder {parent} does not exist; create it or give another path")
