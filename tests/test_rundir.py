@@ -117,10 +117,12 @@ def test_checkpoints_load_only_plain_data(tmp_path):
     back = load_checkpoint(good, ("fitness", "rng"))
     assert back["fitness"] == 0.25 and type(back["fitness"]) is float and torch.equal(back["w"], torch.ones(2))
     assert back["rng"] == np.random.default_rng(0).bit_generator.state and math.isnan(back["n"][1])
+    (tmp_path / "good.pt.cut").write_bytes(good.read_bytes()[:100])
     bad = tmp_path / "bad.pt"
     torch.save({"x": Planted(tmp_path / "pwned")}, bad)
     for path, keys, text in ((bad, (), "holds objects other than tensors"), (good, ("model",), "it has no 'model'"),
-                             (tmp_path / "missing.pt", (), "truncated or corrupt")):
+                             (tmp_path / "missing.pt", (), "it does not exist"),
+                             (tmp_path / "good.pt.cut", (), "truncated or corrupt")):
         with pytest.raises(ArchscoutError) as info:
             load_checkpoint(path, keys)
         msg = str(info.value)

@@ -217,6 +217,8 @@ def load_checkpoint(path: str | os.PathLike, keys: tuple[str, ...] = (), what: s
 
     try:
         obj = torch.load(path, weights_only=True, map_location="cpu")
+    except FileNotFoundError:
+        why = "it does not exist"
     except pickle.UnpicklingError:  # weights_only refused a global: never loaded, nothing in it ran
         why = "it holds objects other than tensors, numbers, strings, lists and dicts (refused unread)"
     except Exception as exc:  # noqa: BLE001  (a truncated zip, an empty file, a short read: all one user error)
