@@ -231,7 +231,8 @@ def test_huge_or_calling_genotype_text_is_refused_quickly_in_a_short_line(space)
     huge = v2.replace("normal_concat=range(2, 6)", "normal_concat=range(2, 10**10)")
     assert huge != v2 and "10**10" in huge
     cases = (
-        (v2.replace("range(2, 6)", "range(2, 9999999999)", 1), "normal_concat range(2, 9999999999, 1) is not supported"),
+        (v2.replace("range(2, 6)", "range(2, 9999999999)", 1),
+         "normal_concat range(2, 9999999999, 1) is not supported"),
         (huge, "not a range of ints"),
         (v2.replace("range(2, 6)", "list(range(2, 6))", 1), "normal_concat calls list(...)"),
         (v2.replace("normal=[", "normal=[x.y() for x in []] or [", 1), "normal is not a literal list"),

@@ -66,8 +66,9 @@ def nb201_lookup(index: int) -> dict[str, dict[str, float | None]]:
 @click.option("--split", default="style", show_default=True, help="Split of the suite; only its training "
               "domains are searched on.")
 @click.option("--device", default=None, help="Device of the cost term (raspi4, pixel3, a measured device, ...).")
-@click.option("--max-latency", type=FiniteFloat(min=0, min_open=True), default=None, help="Latency target in ms on --device: a penalty on the "
-              "expected latency and a hard constraint at derivation.")
+@click.option("--max-latency", type=FiniteFloat(min=0, min_open=True), default=None,
+              help="Latency target in ms on --device: a penalty on the expected latency and a hard constraint at "
+                   "derivation.")
 @click.option("--cost-weight", type=FiniteFloat(min=0), default=1.0, show_default=True,
               help="Weight of the latency penalty.")
 @click.option("--profile", default="cpu", show_default=True, help="cpu (minutes on 2 cores) or paper (published "
