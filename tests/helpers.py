@@ -79,3 +79,56 @@ def make_user_folder(root: Path, size: int = 227) -> Path:
                 ext = "jpg" if domain == "photo" else "png"
                 _shape_image(cls, 10 * d + i, size, grey).save(root / domain / cls / f"{cls}_{i}.{ext}")
     return root
+
+
+def cli_command(*args) -> list[str]:
+    """``archscout ARGS`` as its own Python process (the installed package, or ``src`` on PYTHONPATH)."""
+    import sys
+
+    return [sys.executable, "-m", "archscout.cli", *map(str, args)]
+
+
+def kill_9_when(cmd: list[str], path: Path, timeout: float = 120) -> None:
+    """Start ``cmd``, wait until ``path`` exists (its first checkpoint), then SIGKILL it: a real kill, no
+    callback, no clean-up. Fails unless the process was still running when killed."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + timeout
+    while not path.exists():
+        assert proc.poll() is None, f"exited {proc.returncode} before {path} existed: {proc.communicate()[1]}"
+        assert time.time() < deadline, f"no {path} after {timeout} s"
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL, f"not killed: it had finished (exit {proc.returncode})"
+
+
+def run_cli(cmd: list[str], timeout: float = 120):
+    """``cmd`` to completion; its stdout (asserting exit 0)."""
+    import subprocess
+
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+class Planted:
+    """Pickles as ``open(target, "w")``: a checkpoint holding it would create ``target`` when loaded with
+    ``weights_only=False`` (the stand-in for any code a crafted run folder could run)."""
+
+    def __init__(self, target: Path):
+        self.target = target
+
+    def __reduce__(self):
+        return (open, (str(self.target), "w"))
+
+
+def plant_checkpoint(path: Path, target: Path) -> None:
+    """Overwrite the checkpoint at ``path`` with a crafted one (torch's zip format, a dict like ours)."""
+    import torch
+
+    torch.save({"history": [], "populations": Planted(target), "model": Planted(target)}, path)

@@ -133,3 +133,16 @@ def test_import_is_light():
             "print(sorted(m for m in ('torch', 'ray', 'onnxruntime', 'optuna') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("raised", [KeyboardInterrupt, __import__("click").exceptions.Abort])
+def test_ctrl_c_exits_130_saying_that_the_same_command_resumes(capsys, monkeypatch, tmp_path, raised):
+    import archscout.cli._train
+
+    def interrupted(*args, **kwargs):
+        raise raised()
+
+    monkeypatch.setattr(archscout.cli._train, "check_where", interrupted)
+    code, out, err = run(capsys, "train", "--arch", "1", "--run-dir", str(tmp_path))
+    # click ends the ^C line first (KeyboardInterrupt); then one line
+    assert code == 130 and out == "" and err.lstrip("\n") == "interrupted: re-run the same command to resume\n"

@@ -92,7 +92,7 @@ def test_search_on_fbnet_cost_tables(capsys, tmp_path):
     (("--multi-trial", "--constraint", "latency@raspi4 <= 0.01"), "no architecture meets the constraints"),
     (("--multi-trial", "--space", "fbnet", "--objective", "params", "--constraint", "latency@raspi4 <= 1"),
      "no architecture meets the constraint"),
-    (("--multi-trial", "--name", "../x"), "name '../x' must be letters"),
+    (("--multi-trial", "--name", "../x"), "--name '../x' is not a run name"),
     (("--multi-trial", "--objective", "valid_error", "--objective", "params", "--strategy", "rea"),
      "strategy 'rea' optimizes one objective but the search has 2; multi-objective strategies: "),
 ])

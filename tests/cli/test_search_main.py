@@ -61,7 +61,10 @@ def _one_domain(root):
     (("--objective", "valid_error"), "--objective is an option of the multi-trial search"),
     (("--trials", "5"), "--trials is an option of the multi-trial search"),
     (("--multi-trial",), "--suite is an option of the main job"),
-    (("--name", "../x"), "name '../x' must be letters"),
+    (("--name", "../x"), "--name '../x' is not a run name"),
+    (("--name", ""), "--name '' is not a run name"),
+    (("--name", "a/b"), "--name 'a/b' is not a run name"),
+    (("--name", "/abs"), "--name '/abs' is not a run name"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, args, message):
     code, out, err = run(capsys, *SMOKE, *args, "--run-dir", str(tmp_path))

@@ -77,3 +77,87 @@ def test_default_run_name_of_a_folder_suite_is_one_folder():
         "nb201-11472-PACS-lodo-sketch-s0"
     assert _default_name("nb201", "x", 11472, "fmnist-shift", "correlation", 2) == \
         "nb201-11472-fmnist-shift-correlation-s2"
+
+
+def _figures(run_dir):
+    """result.json without what depends on the clock (times, throughput) or on where the run lives."""
+    out = json.loads((run_dir / "result.json").read_text())
+    for key in ("seconds", "throughput", "run_dir", "model_path"):
+        out.pop(key)
+    out["history"] = [{k: v for k, v in h.items() if k not in ("seconds", "train_seconds")} for h in out["history"]]
+    return out
+
+
+def test_kill_9_then_the_same_command_resumes_to_the_uninterrupted_figures(tmp_path):
+    import torch
+
+    from helpers import cli_command, kill_9_when, run_cli
+
+    args = ["train", "--suite", "digits-shift", "--split", "correlation", "--arch", "11472", "--epochs", "4",
+            "--batch-size", "32", "--net", "C=4", "--net", "N=1", "--threads", "1", "--accelerator", "cpu", "--json"]
+    assert main([*args, "--run-dir", str(tmp_path / "full"), "--name", "k"]) == 0  # uninterrupted, in this process
+    killed = tmp_path / "killed" / "k"
+    kill_9_when(cli_command(*args, "--run-dir", tmp_path / "killed", "--name", "k"), killed / "checkpoint.pt")
+    assert len(torch.load(killed / "checkpoint.pt", weights_only=True)["history"]) < 4
+    assert not (killed / "result.json").exists()
+    run_cli(cli_command(*args, "--run-dir", tmp_path / "killed", "--name", "k"))  # the same command
+    assert _figures(killed) == _figures(tmp_path / "full" / "k")
+    a, b = (torch.load(d / "model.pt", weights_only=True)["state_dict"] for d in (killed, tmp_path / "full" / "k"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("name", ["../../x", "ABS", "", "a/b", "..", ".hidden"])
+def test_a_name_that_is_not_one_folder_is_refused_before_any_work(capsys, tmp_path, name):
+    parent = tmp_path / "one" / "two"
+    parent.mkdir(parents=True)
+    name = str(tmp_path / "abs") if name == "ABS" else name
+    code, out, err = run(capsys, *BASE, "--arch", "11472", "--run-dir", str(parent), "--name", name)
+    assert code == 2 and out == "" and err.count("\n") == 1 and f"--name {name!r} is not a run name" in err
+    assert [p for p in tmp_path.rglob("*")] == [tmp_path / "one", parent]  # nothing written anywhere
+
+
+def test_a_run_dir_that_is_a_file_is_one_line(capsys, tmp_path):
+    (tmp_path / "f").write_text("")
+    for run_dir in (tmp_path / "f", tmp_path / "f" / "sub"):
+        code, _, err = run(capsys, *BASE, "--arch", "11472", "--run-dir", str(run_dir))
+        assert code == 2 and err.count("\n") == 1 and f"--run-dir {run_dir} is not a folder" in err
+
+
+def test_a_truncated_or_crafted_checkpoint_is_refused_in_one_line_and_kept(capsys, tmp_path):
+    import torch
+
+    from helpers import plant_checkpoint
+
+    args = [*BASE, "--arch", "11472", "--epochs", "1", "--run-dir", str(tmp_path), "--name", "t", "--json"]
+    assert run(capsys, *args)[0] == 0
+    ckpt = tmp_path / "t" / "checkpoint.pt"
+    data = ckpt.read_bytes()
+    ckpt.write_bytes(data[:len(data) // 2])
+    code, out, err = run(capsys, *args)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert f"cannot read checkpoint {ckpt}: truncated or corrupt" in err
+    assert f"delete {ckpt} (or the run folder) or use another --name" in err
+    assert ckpt.read_bytes() == data[:len(data) // 2]  # never overwritten by a fresh start
+    control = tmp_path / "control"
+    plant_checkpoint(ckpt, control)
+    torch.load(ckpt, weights_only=False)  # what loading it unsafely would do: the file is created
+    assert control.exists()
+    plant_checkpoint(ckpt, tmp_path / "pwned")
+    code, out, err = run(capsys, *args)
+    assert code == 2 and err.count("\n") == 1 and f"cannot read checkpoint {ckpt}: it holds objects other" in err
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("args, text", [
+    (["--lr", "inf"], "'--lr': 'inf' is not a finite number"),
+    (["--lr", "1e309"], "'--lr': '1e309' is not a finite number"),
+    (["--lr", "nan"], "'--lr': 'nan'"),
+    (["--net", "N=0"], "net setting N=0 must be an integer >= 1"),
+    (["--net", "C=0"], "net setting C=0 must be an integer >= 1"),
+    (["--net", "C=-1"], "net setting C=-1 must be an integer >= 1"),
+    (["--net", "C=2.5"], "net setting C=2.5 must be an integer >= 1"),
+])
+def test_values_that_would_give_silent_wrong_figures_are_refused(capsys, tmp_path, args, text):
+    code, out, err = run(capsys, *BASE, "--arch", "11472", "--run-dir", str(tmp_path), *args)
+    assert code == 2 and out == "" and err.count("\n") == 1 and text in err, err
+    assert not list(tmp_path.iterdir())

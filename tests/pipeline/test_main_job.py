@@ -294,3 +294,47 @@ def test_the_prior_s_first_is_kept_unless_beaten_beyond_the_noise():
     se = _difference_se(80.0, 81.0, 1600)
     assert se == pytest.approx(100 * ((0.8 * 0.2 + 0.81 * 0.19) / 1600) ** 0.5)
     assert 1.3 < se < 1.5  # a one-point lead on 1,600 validation images is within the noise
+
+
+def test_a_corrupt_file_of_a_finished_stage_is_one_line_and_never_a_fresh_start(job):
+    """A truncated stage record or checkpoint names the file and the way out; nothing is redone or overwritten."""
+    config = MainJobConfig(**SMOKE, run_dir=str(job.run_dir.parent), name="smoke")
+    record, ckpt = job.run_dir / "search" / "result.json", job.run_dir / "search" / "checkpoint.pt"
+    train_run = Path(job["baselines"][0]["per_seed"][0]["run_dir"])
+    kept = {p: p.read_bytes() for p in (record, ckpt, train_run / "result.json", train_run / "checkpoint.pt")}
+    try:
+        record.write_text(kept[record].decode()[:50])
+        msg = one_line(ArchscoutError, lambda: run_main_job(config), f"cannot read stage record {record}",
+                       f"delete {record} (or the run folder) or use another --name")
+        assert record.read_text() == kept[record].decode()[:50]
+        record.write_text('{"arch": "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"}')
+        one_line(ArchscoutError, lambda: run_main_job(config), f"{record}: it has no 'seconds'")
+        record.unlink()  # an unfinished search stage whose checkpoint was cut short
+        ckpt.write_bytes(kept[ckpt][:len(kept[ckpt]) // 3])
+        one_line(ArchscoutError, lambda: run_main_job(config), f"cannot read checkpoint {ckpt}: truncated or corrupt",
+                 f"delete {ckpt} (or the run folder)")
+        assert not record.exists() and len(ckpt.read_bytes()) == len(kept[ckpt]) // 3
+        record.write_bytes(kept[record])
+        ckpt.write_bytes(kept[ckpt])
+        (train_run / "result.json").unlink()  # a training stage the same way
+        (train_run / "checkpoint.pt").write_bytes(b"PK\x03\x04")
+        one_line(ArchscoutError, lambda: run_main_job(config), f"{train_run / 'checkpoint.pt'}: truncated")
+        assert "\n" not in msg
+    finally:
+        for p, data in kept.items():
+            p.write_bytes(data)
+    # restored: every stage read back as before (the report is remade when another test registered a device)
+    assert [r for r in run_main_job(config).ran if r != "report"] == []
+
+
+@pytest.mark.parametrize("settings,message", [
+    ({"name": "../x"}, "name '../x' is not a run name"), ({"name": ""}, "name '' is not a run name"),
+    ({"name": "a/b"}, "name 'a/b' is not a run name"), ({"name": "/abs"}, "name '/abs' is not a run name"),
+    ({"run_dir": "FILE"}, "run_dir FILE is not a folder"),
+])
+def test_names_and_run_dirs_are_checked_by_the_run_kernel(tmp_path, settings, message):
+    (tmp_path / "f").write_text("")
+    settings = {k: str(tmp_path / "f") if v == "FILE" else v for k, v in settings.items()}
+    one_line(ArchscoutError, lambda: MainJobConfig(**{"name": "ok", "run_dir": str(tmp_path), **SMOKE, **settings}),
+             message.replace("FILE", str(tmp_path / "f")))
+    assert [p.name for p in tmp_path.iterdir()] == ["f"]

@@ -222,3 +222,32 @@ def test_errors(space):
 def test_importing_the_space_leaves_torch_networks_out():
     code = "import sys, archscout.spaces._darts; assert 'archscout.nn._darts' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_huge_or_calling_genotype_text_is_refused_quickly_in_a_short_line(space):
+    import time
+
+    v2 = DARTS_V2_REPR
+    huge = v2.replace("normal_concat=range(2, 6)", "normal_concat=range(2, 10**10)")
+    assert huge != v2 and "10**10" in huge
+    cases = (
+        (v2.replace("range(2, 6)", "range(2, 9999999999)", 1),
+         "normal_concat range(2, 9999999999, 1) is not supported"),
+        (huge, "not a range of ints"),
+        (v2.replace("range(2, 6)", "list(range(2, 6))", 1), "normal_concat calls list(...)"),
+        (v2.replace("normal=[", "normal=[x.y() for x in []] or [", 1), "normal is not a literal list"),
+        (v2 + " " * 5000, "characters; at most 4,096"),
+        ("Genotype(normal=" + "[" * 3000 + "]" * 3000 + ")", "at most 4,096"),
+        ("x" * 10 ** 7, "has 10,000,000 characters; at most 4,096"),
+    )
+    for text, message in cases:
+        start = time.perf_counter()
+        msg = one_line(InvalidArchError, lambda: space.parse(text), message)
+        assert len(msg) < 400 and time.perf_counter() - start < 1.0, (message, len(msg))
+    assert space.parse(v2.replace("range(2, 6)", "[2, 3, 4, 5]")) == space.parse(v2)  # a list is fine
+
+
+def test_a_genotype_object_with_a_huge_concat_is_refused_without_building_it(space):
+    g = GENOTYPES["DARTS_V2"]._replace(normal_concat=range(2, 10 ** 12))
+    msg = one_line(InvalidArchError, lambda: space.parse(g), "normal_concat range(2, 1000000000000) is not supported")
+    assert len(msg) < 200

@@ -49,7 +49,7 @@ from archscout.autospace._supernet import CellModule, EvolutionSupernet, Skeleto
 from archscout.exceptions import ArchscoutError, UnknownNameError
 from archscout._progress import progress_bar
 from archscout._threads import torch_threads as _threads
-from archscout._rundir import RUN_ONLY
+from archscout._rundir import RUN_ONLY, check_finite
 
 CHECKPOINT = "checkpoint.pt"
 SPACE_FILE = "space.json"
@@ -124,6 +124,7 @@ class EvolveConfig:
     def __post_init__(self) -> None:
         check_accelerator(self.accelerator)
         check_precision(self.precision)
+        check_finite(self)
         for name in ("population", "k_sample", "top_k", "tour", "iterations", "steps_per_iter", "batch_size",
                      "expansion", "image_size", "stem"):
             v = getattr(self, name)
@@ -279,7 +280,7 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
     """
     from archscout.oneshot._base import OneShotConfig, prepare
     from archscout.train._augment import augment
-    from archscout._rundir import atomic_save, check_identity, epoch_generator
+    from archscout._rundir import IDENTITY, atomic_save, check_identity, epoch_generator, load_checkpoint, plain
 
     c = config or EvolveConfig()
     device = resolve(c.accelerator)
@@ -289,12 +290,14 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
     num_classes, in_channels = halves.num_classes, halves.x_w.shape[1]
     skeleton = c.skeleton
     run_dir = Path(run_dir) if run_dir is not None else None
-    if run_dir is not None:
+    fresh = run_dir is None or not (run_dir / IDENTITY).exists()
+    if not fresh:  # the folder's config checked before its checkpoint is read
         check_identity(run_dir, _identity(c, data))
     reference = parse_cell(c.reference).canonical()
     ckpt = None
     if run_dir is not None and (run_dir / CHECKPOINT).exists():
-        ckpt = torch.load(run_dir / CHECKPOINT, weights_only=False, map_location="cpu")
+        ckpt = load_checkpoint(run_dir / CHECKPOINT, ("populations", "modules", "supernet", "rng", "history",
+                                                      "seconds"))
     cost = CellCost(skeleton, "macs" if c.max_latency is None else "latency",
                     None if ckpt is None else ckpt.get("cost_cache"))
     if cost_fn is not None:
@@ -303,6 +306,8 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
     else:
         caps = layer_caps(c, cost, reference, num_classes, in_channels)
         budget = c.budget_madds if c.budget_madds is not None else c.max_latency
+    if run_dir is not None and fresh:  # written once the budget is known to fit: a refused one leaves no folder
+        check_identity(run_dir, _identity(c, data))
 
     def allowed(layer: int):
         return (lambda cell: True) if caps is None else (lambda cell: cost(layer, cell) <= caps[layer] * (1 + 1e-9))
@@ -417,11 +422,14 @@ def evolve(data, config: EvolveConfig | None = None, *, run_dir: str | Path | No
             history.append(rec)
             done_now += 1
             if run_dir is not None:
-                atomic_save({"iteration": it, "populations": [p.to_dict() for p in pops],
-                             "modules": [[layer.cells[k].cell.to_str() for k in layer.cells] for layer in net.layers],
-                             "supernet": net.state_dict(), "rng": rng.bit_generator.state, "history": history,
-                             "seconds": seconds_before + time.perf_counter() - start, "cost_cache": cost.cache,
-                             "scaler": scaler.state_dict()},
+                # plain types and tensors only: it loads with weights_only (a crafted file cannot run code)
+                atomic_save({**plain({"iteration": it, "populations": [p.to_dict() for p in pops],
+                                      "modules": [[layer.cells[k].cell.to_str() for k in layer.cells]
+                                                  for layer in net.layers],
+                                      "rng": rng.bit_generator.state, "history": history,
+                                      "seconds": seconds_before + time.perf_counter() - start,
+                                      "cost_cache": cost.cache, "scaler": scaler.state_dict()}),
+                             "supernet": net.state_dict()},
                             run_dir / CHECKPOINT)
             if on_iteration is not None:
                 on_iteration(rec)

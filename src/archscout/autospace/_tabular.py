@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from archscout._io import read_json
+from archscout._io import atomic_write_json, read_json
+from archscout._rundir import check_finite
 from archscout.exceptions import ArchscoutError, InvalidArchError, UnknownNameError
 from archscout.spaces import Arch, SearchSpace, get_space, register_instance
 from archscout.spaces._nb201 import NB201_OPS
@@ -83,6 +84,7 @@ class TabularConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if not 1 <= self.top_k <= 5 or not 1 <= self.k_sample <= 5:
             raise ArchscoutError(f"k_sample and top_k must be 1..5 (NB201 has 5 ops), got {self.k_sample}, "
                                  f"{self.top_k}")
@@ -226,6 +228,11 @@ def evolve_nb201(config: TabularConfig | None = None, table: NB201Table | None =
     table = table or NB201Table(c.dataset, c.device)
     rng = np.random.default_rng(c.seed)
     limit = _limit(c, table)
+    if limit is not None and not np.nanmin(table.latency) <= limit:  # a space none of whose archs fit
+        unit, on = ("MAdds", "") if table.metric == "madds" else ("ms", f" on {table.metric}")
+        fmt = lambda v: f"{v:,.0f}" if v >= 1000 else f"{v:.4g}"  # noqa: E731
+        raise ArchscoutError(f"no arch of the NB201 space fits the limit {fmt(limit)} {unit}{on}; the smallest "
+                             f"achievable is {fmt(float(np.nanmin(table.latency)))} {unit}: raise the limit")
     ref = np.asarray(get_space("nb201").parse(c.reference).ops)
     fit = np.zeros((6, 5))
     if c.init == "reference":
@@ -292,8 +299,7 @@ def save_nb201_space(result: TabularResult, path: str | Path | None = None, name
     """The file form of a learned NB201 space (written to ``path`` when given)."""
     d = {"format": NB201_FORMAT, "name": name or result.space.name, **result.to_dict()}
     if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(d, indent=2))
+        atomic_write_json(path, d)
     return d
 
 

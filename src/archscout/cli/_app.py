@@ -51,7 +51,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: user errors print one line ``error: ...`` and exit 2 (``--debug`` re-raises)."""
+    """Entry point: user errors print one line ``error: ...`` and exit 2 (``--debug`` re-raises); Ctrl-C
+    prints one line (re-running the same command resumes: every run folder keeps its finished work) and
+    exits 130."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     shown, warnings.showwarning = warnings.showwarning, _show_warning
@@ -59,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         cli.main(args=args, prog_name="archscout", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("error: aborted", err=True)
-        return 1
+    except (KeyboardInterrupt, click.exceptions.Abort):  # Ctrl-C: the shell's 128 + SIGINT
+        click.echo("interrupted: re-run the same command to resume", err=True)
+        return 130
     except click.ClickException as exc:
         if debug:
             raise

@@ -3,8 +3,8 @@ domains, with an optional latency target on a named device; writes a resumable r
 
 from __future__ import annotations
 
-import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,28 @@ import click
 from archscout.cli._app import cli, compute_options, image_mode_option
 
 NEAR_UNIFORM = 0.99  # a final mean edge entropy above this share of the uniform one is flagged
+
+
+class FiniteFloat(click.FloatRange):
+    """``click.FloatRange`` without ``inf`` and ``nan``: ``1e309`` reads as ``inf``, so ``FloatRange``
+    takes it where ``inf`` itself is refused by a bound (every float option of train, oneshot, space)."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        v = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(v):  # before the bounds: nan is in no range, and says so plainly
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return super().convert(v, param, ctx)
+
+
+def check_where(name: str | None, run_dir: str) -> None:
+    """``--name`` (when given) and ``--run-dir`` checked before any data are loaded (the run kernel's rule)."""
+    from archscout._rundir import check_run_dir, check_run_name
+
+    if name is not None:
+        check_run_name(name)
+    check_run_dir(run_dir)
 
 
 def run_only(accelerator: str | None, precision: str | None) -> dict[str, str]:
@@ -44,9 +66,10 @@ def nb201_lookup(index: int) -> dict[str, dict[str, float | None]]:
 @click.option("--split", default="style", show_default=True, help="Split of the suite; only its training "
               "domains are searched on.")
 @click.option("--device", default=None, help="Device of the cost term (raspi4, pixel3, a measured device, ...).")
-@click.option("--max-latency", type=float, default=None, help="Latency target in ms on --device: a penalty on the "
-              "expected latency and a hard constraint at derivation.")
-@click.option("--cost-weight", type=click.FloatRange(min=0), default=1.0, show_default=True,
+@click.option("--max-latency", type=FiniteFloat(min=0, min_open=True), default=None,
+              help="Latency target in ms on --device: a penalty on the expected latency and a hard constraint at "
+                   "derivation.")
+@click.option("--cost-weight", type=FiniteFloat(min=0), default=1.0, show_default=True,
               help="Weight of the latency penalty.")
 @click.option("--profile", default="cpu", show_default=True, help="cpu (minutes on 2 cores) or paper (published "
               "sizes and schedules).")
@@ -71,6 +94,8 @@ def oneshot_cmd(method: str, space: str, suite: str, split: str, device: str | N
     Writes RUN_DIR/NAME/: config.json, checkpoint.pt (every epoch) and result.json (derived arch,
     distribution, history, cost on every device). Re-running the same command resumes.
     """
+    from archscout._io import dumps
+    from archscout._rundir import run_path
     from archscout.exceptions import ArchscoutError, UnknownNameError
     from archscout.oneshot import OpCost, get_method, get_profile, list_methods
 
@@ -78,6 +103,7 @@ def oneshot_cmd(method: str, space: str, suite: str, split: str, device: str | N
         for m in list_methods():
             click.echo(f"{m}: spaces {', '.join(get_method(m).spaces)}")
         return
+    check_where(name, run_dir)
     algo = get_method(method)
     if space not in algo.spaces:
         raise UnknownNameError(f"space for {method}", space, algo.spaces)
@@ -94,11 +120,14 @@ def oneshot_cmd(method: str, space: str, suite: str, split: str, device: str | N
 
     data = load_split(suite, split, seed=data_seed, size=config.image_size, root=data_root, mode=image_mode)
     budget = f"-{device}-{max_latency:g}ms" if max_latency is not None else (f"-{device}" if device else "")
-    name = name or f"{method}-{space}-{Path(suite).name}-{data.split.name}{budget}-s{seed}"
-    result = algo.search(space, data, config, cost=cost, run_dir=Path(run_dir) / name, progress=not as_json)
+    if name is None:  # one folder whatever the suite (a path: its last part) and the device are called
+        suite_name = Path(suite.rstrip("/\\")).name or suite
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", f"{method}-{space}-{suite_name}-{data.split.name}{budget}-s{seed}")
+    rd = run_path(run_dir, name)
+    result = algo.search(space, data, config, cost=cost, run_dir=rd, progress=not as_json)
     out: dict[str, Any] = {"method": method, "space": space, "arch": result.arch_str, "arch_index": result.arch_index,
                            "suite": data.name, "split": data.split.name, "profile": profile, "seed": seed,
-                           "search_seconds": result.seconds, "run_dir": str(Path(run_dir) / name),
+                           "search_seconds": result.seconds, "run_dir": str(rd),
                            "compute": result.compute}
     entropy = result.history[-1].get("entropy") if result.history else None
     if entropy is not None:  # how far the distribution moved from uniform, so that a user can judge the result
@@ -108,7 +137,7 @@ def oneshot_cmd(method: str, space: str, suite: str, split: str, device: str | N
     if result.cost is not None:
         out["cost"] = {k: result.cost[k] for k in ("device", "metric", "target", "value", "meets_target", "fit")}
     if as_json:
-        click.echo(json.dumps(out))
+        click.echo(dumps(out))  # standard JSON: a missing number is null
         return
     _print(out)
 

@@ -132,6 +132,9 @@ def search(ctx: click.Context, multi_trial: bool, space: str, dataset: str | Non
     share the budget.
     """
     given = {p for p in ctx.params if ctx.get_parameter_source(p) == click.core.ParameterSource.COMMANDLINE}
+    from archscout.cli._oneshot import check_where
+
+    check_where(name, run_dir)  # the run kernel's rule for both paths, before any work
     if not multi_trial:
         wrong = [p for p in _MULTI_OPTIONS if p in given]
         if wrong:

@@ -9,7 +9,7 @@ FILE`` prints a learned space (``--draw PNG`` draws it).
 
 from __future__ import annotations
 
-import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,8 +17,9 @@ from typing import Any
 import click
 
 from archscout.cli._app import cli, compute_options, image_mode_option
-from archscout.cli._oneshot import run_only
-from archscout._io import read_json
+from archscout.cli._oneshot import FiniteFloat, check_where, run_only
+from archscout._io import atomic_write_json, dumps, read_json
+from archscout._rundir import run_path
 from archscout.exceptions import ArchscoutError, UnknownNameError
 
 PROFILES = {
@@ -42,10 +43,10 @@ def space_group() -> None:
 @click.option("--split", default="style", show_default=True, help="Split of the suite; only its training domains "
               "are used.")
 @click.option("--dataset", default="cifar10", show_default=True, help="NB201 table (nb201 base).")
-@click.option("--budget-madds", type=float, default=None, help="MAdds budget of the whole network.")
+@click.option("--budget-madds", type=FiniteFloat(), default=None, help="MAdds budget of the whole network.")
 @click.option("--device", default=None, help="Device of the latency limit: cpu (this machine, fbnet-small) or an "
               "NB201 table device (raspi4, edgegpu, pixel3, ...).")
-@click.option("--max-latency", type=float, default=None, help="Latency limit in ms on --device.")
+@click.option("--max-latency", type=FiniteFloat(), default=None, help="Latency limit in ms on --device.")
 @click.option("--profile", default="cpu", show_default=True, help="Sizes and schedules: cpu (§13.3) or ci (tiny).")
 @click.option("--iterations", type=click.IntRange(min=1), default=None, help="Evolution iterations [profile].")
 @click.option("--top-k", type=click.IntRange(min=1), default=None, help="Cells (ops) per layer (edge) kept [2].")
@@ -75,9 +76,12 @@ def evolve_cmd(base: str, suite: str, split: str, dataset: str, budget_madds: fl
         raise ArchscoutError("--device and --max-latency go together")
     if budget_madds is not None and budget_madds <= 0 or max_latency is not None and max_latency <= 0:
         raise ArchscoutError("budgets must be positive")
+    check_where(name, run_dir)  # before any work: where it goes, and where --out goes
+    if out is not None:
+        _check_out(out)
     if base == "nb201":
+        path = run_path(run_dir, name or f"space-nb201-{dataset}-s{seed}") / "space.json"
         result = _evolve_nb201(dataset, budget_madds, device, max_latency, iterations, top_k, seed, name)
-        path = Path(run_dir) / (name or f"space-nb201-{dataset}-s{seed}") / "space.json"
         _write(result, path, out)
         _print(result, path, as_json)
         return
@@ -93,7 +97,7 @@ def evolve_cmd(base: str, suite: str, split: str, dataset: str, budget_madds: fl
                           threads=threads, **compute)
     data = load_split(suite, split, per_domain=per_domain, size=config.image_size, mode=image_mode)
     run_name = name or f"space-fbnet-small-{Path(suite.rstrip('/')).name or suite}-{split}-s{seed}"  # a folder: its last part
-    rd = Path(run_dir) / run_name
+    rd = run_path(run_dir, re.sub(r"[^A-Za-z0-9._-]", "_", run_name))
     res = evolve(data, config, run_dir=rd, progress=not as_json, name=name)
     path = rd / "space.json"
     if out is not None:
@@ -143,15 +147,26 @@ def _evolve_nb201(dataset: str, budget_madds: float | None, device: str | None, 
     return {"kind": "nb201", "space": save_nb201_space(res, None, name=name), "summary": "\n".join(lines)}
 
 
+def _check_out(out: str) -> None:
+    """``--out`` names a file that can be written: not a folder, no file among its parents."""
+    path = Path(out)
+    if path.is_dir():
+        raise ArchscoutError(f"--out {out} is a folder; give a file name (e.g. {path / 'space.json'})")
+    for p in path.parents:
+        if p.exists():
+            if not p.is_dir():
+                raise ArchscoutError(f"--out {out}: {p} is a file, not a folder; give another path")
+            break
+
+
 def _write(result: dict[str, Any], path: Path, out: str | None) -> None:
     for p in [path] + ([Path(out)] if out else []):
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(result["space"], indent=2))
+        atomic_write_json(p, result["space"])
 
 
 def _print(result: dict[str, Any], path: Path, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps({**result["space"], "file": str(path), "seconds": result.get("seconds")}))
+        click.echo(dumps({**result["space"], "file": str(path), "seconds": result.get("seconds")}))
         return
     click.echo(result["summary"])
     if result.get("seconds") is not None:
@@ -168,6 +183,8 @@ def show_cmd(file: str, draw: str | None, as_json: bool) -> None:
     from archscout.autospace._learned import FORMAT, LearnedSpace
     from archscout.autospace._tabular import NB201_FORMAT, load_nb201_space
 
+    if draw:
+        _check_draw(draw)
     path = Path(file)
     d = read_json(path)
     fmt = d.get("format") if isinstance(d, dict) else None
@@ -175,14 +192,31 @@ def show_cmd(file: str, draw: str | None, as_json: bool) -> None:
         space = load_nb201_space(path)
         if draw:
             raise ArchscoutError("--draw draws fbnet-small cell spaces; an NB201 op-set space is printed only")
-        click.echo(json.dumps(d) if as_json else f"learned NB201 space {space.name}: {space.describe()} "
+        click.echo(dumps(d) if as_json else f"learned NB201 space {space.name}: {space.describe()} "
                    f"({int(__import__('numpy').prod(space.choices))} architectures)")
         return
     if fmt != FORMAT:
         raise ArchscoutError(f"{file} is not a learned space file (format {FORMAT!r} or {NB201_FORMAT!r} expected)")
     space = LearnedSpace.load(path)
-    click.echo(json.dumps(d) if as_json else space.summary())
+    click.echo(dumps(d) if as_json else space.summary())
     if draw:
         space.draw(draw)
         if not as_json:
             click.echo(f"drawing written to {draw}")
+
+
+def _check_draw(draw: str) -> None:
+    """``--draw`` names an image file matplotlib can write in an existing folder."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    path = Path(draw)
+    if path.is_dir():
+        raise ArchscoutError(f"--draw {draw} is a folder; give a file name (e.g. {path / 'space.png'})")
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in formats:
+        raise ArchscoutError(f"--draw {draw}: unknown image format {path.suffix or '(no extension)'!r}; end the "
+                             f"file name with one of: {', '.join('.' + f for f in formats)}")
+    parent = path.parent
+    if not parent.is_dir():
+        raise ArchscoutError(f"--draw {draw}: folder {parent} does not exist; create it or give another path")

@@ -4,7 +4,6 @@ selection rule (training-domain validation by default; the test-domain oracle is
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import click
 
 from archscout.cli._app import cli, compute_options, image_mode_option
+from archscout.cli._oneshot import FiniteFloat, check_where
 from archscout.exceptions import ArchscoutError
 
 
@@ -57,7 +57,7 @@ def _default_name(space: str, arch_str: str, index: int | None, suite: str, spli
               help="Seed of the generated domains.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs [TrainConfig: 10].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size [128].")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Initial learning rate [0.1].")
+@click.option("--lr", type=FiniteFloat(min=0, min_open=True), default=None, help="Initial learning rate [0.1].")
 @click.option("--net", "net", multiple=True, help="Network setting KEY=VALUE (repeatable), e.g. --net C=16 --net N=1.")
 @click.option("--per-domain", type=click.IntRange(min=2), default=None, help="Images per domain [suite default].")
 @click.option("--data-root", default=None, help="Folder of the suite's source (Fashion-MNIST's idx files) or of a "
@@ -84,11 +84,14 @@ def train_cmd(space: str, arch: str, suite: str, split: str, seed: int, data_see
     Writes RUN_DIR/NAME/: config.json, checkpoint.pt (every epoch), weights/, model.pt (the selected
     epoch, loadable with archscout.train.load_model) and result.json. Re-running resumes.
     """
+    from archscout._io import dumps
+    from archscout._rundir import run_path
     from archscout.data import load_split
     from archscout.spaces import get_space
     from archscout.train import TrainConfig, get_rule, train
     from archscout.train._api import arch_index
 
+    check_where(name, run_dir)  # before any data are loaded
     rule = get_rule(selection)
     sp = get_space(space)
     parsed = sp.parse(arch)
@@ -98,13 +101,14 @@ def train_cmd(space: str, arch: str, suite: str, split: str, seed: int, data_see
                                    ("accelerator", accelerator), ("precision", precision)) if v is not None}
     config = TrainConfig(seed=seed, net=_net_settings(net), threads=threads, **overrides)
     index = arch_index(sp, parsed)
-    name = name or _default_name(space, sp.to_str(parsed), index, suite, data.split.name, seed)
-    result = train(space, parsed, data, config, selection=rule.name, run_dir=Path(run_dir) / name,
+    if name is None:
+        name = _default_name(space, sp.to_str(parsed), index, suite, data.split.name, seed)
+    result = train(space, parsed, data, config, selection=rule.name, run_dir=run_path(run_dir, name),
                    progress=not as_json)
     if as_json:
         out = {k: v for k, v in result.to_dict().items() if k not in ("history", "lodo", "config")}
         out["config"] = result.config
-        click.echo(json.dumps(out))
+        click.echo(dumps(out))  # standard JSON: a missing number is null
         return
     _print(result)
 

@@ -57,8 +57,8 @@ from archscout.oneshot._cost import OpCost
 from archscout.spaces import Arch, get_space
 from archscout.train._augment import augment, channel_stats
 from archscout._threads import torch_threads as _threads
-from archscout._rundir import (RESULT, RUN_ONLY, atomic_save, check_identity, epoch_generator, jsonable, rng_state,
-                              seed_everything, set_rng_state)
+from archscout._rundir import (RESULT, RUN_ONLY, atomic_save, check_identity, epoch_generator, jsonable,
+                              check_finite, load_checkpoint, rng_state, seed_everything, set_rng_state)
 
 CHECKPOINT = "checkpoint.pt"
 ORDERS = ("weights-first", "arch-first")
@@ -124,6 +124,7 @@ class OneShotConfig:
     def __post_init__(self) -> None:
         check_accelerator(self.accelerator)
         check_precision(self.precision)
+        check_finite(self)  # every float field, a subclass's too
         for name in ("C", "N", "epochs", "batch_size"):
             _check_int(name, getattr(self, name), 1)
         for name in ("image_size", "train_images", "val_images", "threads"):
@@ -448,7 +449,8 @@ class OneShotMethod(abc.ABC):
         history: list[dict[str, Any]] = []
         path = None if run_dir is None else run_dir / CHECKPOINT
         if path is not None and path.exists():
-            ckpt = torch.load(path, weights_only=True, map_location="cpu")
+            ckpt = load_checkpoint(path, ("supernet", "weight_optimizer", "alpha", "arch_optimizer", "extra",
+                                          "history", "rng"))
             net.load_state_dict(ckpt["supernet"])
             opt.load_state_dict(ckpt["weight_optimizer"])  # its state follows the parameters' device
             if state.alpha is not None:

@@ -9,6 +9,7 @@ target, then growing linearly with the relative excess (scale-free across device
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -66,15 +67,15 @@ class OpCost:
     def with_target(self, target: float | None, weight: float = 1.0) -> "OpCost":
         """A copy with a target (None: report the cost only); a target no arch meets is an error."""
         if target is not None:
-            if not target > 0:
-                raise ArchscoutError(f"cost target {target!r} must be positive")
+            if not (target > 0 and math.isfinite(target)):
+                raise ArchscoutError(f"cost target {target!r} must be a positive finite number (no target: None)")
             best = float(np.nanmin(np.where(self._connected(), self.true_costs(), np.nan)))
             if not best <= target:
                 raise ArchscoutError(f"no {self.space} arch with its output connected to its input has {self.metric} "
                                      f"<= {target:g} {self.unit} ({self.dataset}); the minimum achievable is "
                                      f"{best:.4g} {self.unit}")
-        if not weight >= 0:
-            raise ArchscoutError(f"cost weight {weight!r} must be non-negative")
+        if not (weight >= 0 and math.isfinite(weight)):  # inf: a distribution of NaN, yet an arch "derived"
+            raise ArchscoutError(f"cost weight {weight!r} must be a finite number >= 0")
         return replace(self, target=None if target is None else float(target), weight=float(weight))
 
     def describe(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from archscout._accelerator import check_accelerator, check_precision
+from archscout._rundir import check_run_dir, check_run_name
 from archscout.exceptions import ArchscoutError, UnknownNameError
 
 MAIN_PROFILES = ("cpu", "paper", "smoke")
@@ -53,7 +54,6 @@ PAPER_TRAIN: dict[str, Any] = {"epochs": 200, "batch_size": 256, "lr": 0.1, "net
                                "crop_padding": 4, "flip": True}
 PAPER_IMAGE_SIZE = 32
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass(frozen=True)
@@ -143,8 +143,9 @@ class MainJobConfig:
             raise ArchscoutError(f"max_latency {self.max_latency!r} must be a positive number of ms")
         if not self.cost_weight >= 0:
             raise ArchscoutError(f"cost_weight {self.cost_weight!r} must be non-negative")
-        if self.name is not None and not _NAME.match(self.name):
-            raise ArchscoutError(f"name {self.name!r} must be letters, digits, '.', '_' or '-' (a folder name)")
+        if self.name is not None:
+            check_run_name(self.name, "name")  # the run kernel's rule: one folder under run_dir
+        check_run_dir(self.run_dir, "run_dir")
 
     @property
     def run_name(self) -> str:

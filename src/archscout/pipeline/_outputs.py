@@ -118,9 +118,9 @@ def write_outputs(run: Path, result: dict[str, Any], say: Log, ran: list[str]) -
     stable = {k: v for k, v in result.items() if k != "stage_seconds"}
     old = None
     if path.exists():
-        try:
+        try:  # the job's own summary, made again from the stages: a corrupt one is rewritten
             old = {k: v for k, v in json.loads(path.read_text()).items() if k != "stage_seconds"}
-        except ValueError:
+        except (ValueError, AttributeError):
             old = None
     if old == stable and (run / REPORT).exists():
         say(f"[5/5] report: {run / REPORT} up to date")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from archscout._accelerator import resolve
-from archscout._rundir import check_identity
+from archscout._rundir import check_identity, run_path
 from archscout.exceptions import ArchscoutError
 from archscout.pipeline._cells import check_budget, comparison_cells, feasible
 from archscout.pipeline._config import Log, MainJobConfig
@@ -78,7 +78,7 @@ def run_main_job(config: MainJobConfig | None = None, *, progress: bool = False,
     train_identity = strip_run_only(tcfgs[seeds[0]].to_dict(), "seed")
     data = load_data(config)
     sp = get_space(config.space)
-    run = Path(config.run_dir) / config.name_for(data.split.name)
+    run = run_path(config.run_dir, config.name_for(data.split.name), "name")
     check_identity(run, {"job": "archscout.main/1", "space": config.space, "suite": data.name,
                          "split": data.split.name, "data": {k: v for k, v in data.meta.items() if k != "split"},
                          "method": config.method, "search": strip_run_only(scfg.to_dict()), "cost": cost.describe(),

@@ -47,7 +47,7 @@ def diagnostics(found: dict[str, Any], cost: Any = None) -> dict[str, Any]:
 def one_shot_search(method, space: str, data, cfg, cost, sdir: Path, progress: bool, say: Log, line: str) -> dict[str, Any]:
     """Run (or read back) one one-shot search; returns its result.json content plus ``ran``."""
     path = sdir / RESULT
-    out = read_done(path)
+    out = read_done(path, ("arch", "seconds"))
     if out is not None:
         say(f"{line}: done earlier ({out['seconds']:.0f} s) -> {out['arch']}")
         return {**out, "ran": False}
@@ -66,7 +66,7 @@ def multi_trial_search(cfg, task: dict[str, Any], allowed: np.ndarray, sdir: Pat
     """Run (or read back) a multi-trial search on the training evaluator: the archs within the budget
     (the same rule as the one-shot searches' hard constraint), trained on the training domains only."""
     path = sdir / SEARCH_RECORD  # the study's own result.json sits beside it
-    out = read_done(path)
+    out = read_done(path, ("arch", "seconds", "trials"))
     if out is not None:
         say(f"{line}: done earlier ({out['seconds']:.0f} s) -> {out['arch']}")
         return {**out, "ran": False}

@@ -15,6 +15,8 @@ from archscout.pipeline._config import MODEL_PT, Log, MainJobConfig
 from archscout.pipeline._settings import load_data
 
 SELECTION = "training-domain"
+DONE_KEYS = ("id_acc", "ood_acc", "history", "id_per_domain", "ood_per_domain", "params", "selection_rule",
+             "selected_epoch", "seed", "seconds")  # what a finished training's result.json gives its entry
 
 
 def _spread(values: list[float]) -> tuple[float, float | None]:
@@ -54,7 +56,7 @@ def train_archs(config: MainJobConfig, specs: list[tuple[str, int, str]], data, 
             tdir = run / "train" / f"nb201-{index}" / f"seed-{seed}"
             if (index, seed) in results or any(t[1:3] == (index, seed) for t in todo):
                 continue
-            r = read_done(tdir / RESULT)
+            r = read_done(tdir / RESULT, DONE_KEYS)
             if r is not None and "degenerate" in r:  # a run older than the check is re-read by ``train``
                 say(f"{tag} {name}, seed {seed}: done earlier -> in {r['id_acc']:.1f} %, out {r['ood_acc']:.1f} %")
                 results[(index, seed)] = {**r, "run_dir": str(tdir)}

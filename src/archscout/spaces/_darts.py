@@ -99,8 +99,15 @@ _STR_RE = re.compile(
 )
 
 
+MAX_TEXT = 4096  # characters of an architecture string: DARTS's longest genotype repr is about 500
+
+
 def _short(text: str, limit: int = 80) -> str:
     return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _is_seq(value: Any) -> bool:
@@ -222,14 +229,14 @@ class DartsSpace(SearchSpace):
             ) from None
         for cell in CELLS:
             concat = getattr(genotype, f"{cell}_concat", CONCAT)
-            try:
-                concat = tuple(int(c) for c in concat)
+            try:  # a long range or list is refused before it is built
+                concat = tuple(int(c) for c in concat) if len(concat) <= 2 + NUM_NODES else None
             except (TypeError, ValueError):
                 concat = None
             if concat != CONCAT:
                 raise InvalidArchError(
-                    f"darts: {cell}_concat {getattr(genotype, f'{cell}_concat')!r} is not supported; "
-                    f"accepted: {CONCAT} (all 4 nodes)"
+                    f"darts: {cell}_concat {_clip(repr(getattr(genotype, f'{cell}_concat')))} is not "
+                    f"supported; accepted: {CONCAT} (all 4 nodes)"
                 )
         return self._from_edges(halves)
 
@@ -298,6 +305,9 @@ class DartsSpace(SearchSpace):
     def from_str(self, text: str) -> Arch:
         if not isinstance(text, str):
             raise InvalidArchError(f"darts: architecture string expected, got {type(text).__name__}")
+        if len(text) > MAX_TEXT:  # parsing (and quoting) megabytes would hang or fill the error line
+            raise InvalidArchError(f"darts: architecture string {_short(text)} has {len(text):,} characters; "
+                                   f"at most {MAX_TEXT:,} are accepted ({_FORMAT_HINT})")
         key = text.strip().upper().replace("-", "_")
         if key in GENOTYPES:
             return self.from_genotype(GENOTYPES[key])
@@ -338,7 +348,7 @@ class DartsSpace(SearchSpace):
         bad = f"darts: cannot parse genotype {_short(text)}"
         try:
             call = ast.parse(text.strip(), mode="eval").body
-        except SyntaxError:
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
             raise InvalidArchError(f"{bad}: not valid Python syntax; {_FORMAT_HINT}") from None
         func = getattr(call, "func", None)
         if not isinstance(call, ast.Call) or getattr(func, "id", getattr(func, "attr", None)) != "Genotype":
@@ -401,9 +411,17 @@ def _literal(node: ast.AST, bad: str, field: str) -> Any:
     """A literal from a genotype field; ``range(a, b)`` is allowed for the concat fields."""
     if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "range" and field.endswith("_concat"):
         try:
-            return tuple(range(*(ast.literal_eval(a) for a in node.args)))
-        except (ValueError, TypeError, SyntaxError):
+            r = range(*(ast.literal_eval(a) for a in node.args))  # a range object: nothing built yet
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             raise InvalidArchError(f"{bad}: {field} is not a range of ints") from None
+        if len(r) > 2 + NUM_NODES:  # more states than a cell has: never built (range(2, 10**9) would be GBs)
+            raise InvalidArchError(f"{bad}: {field} range({r.start}, {r.stop}, {r.step}) is not supported; "
+                                   f"accepted: range{(CONCAT[0], CONCAT[-1] + 1)} (all {NUM_NODES} nodes)")
+        return tuple(r)
+    if isinstance(node, ast.Call):  # only the concat fields' range(...) is a call DARTS writes
+        called = getattr(node.func, "id", getattr(node.func, "attr", "a call"))
+        raise InvalidArchError(f"{bad}: {field} calls {called}(...); the only call accepted is range(a, b) in a "
+                               "*_concat field")
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from archscout._accelerator import check_accelerator, check_precision
-from archscout._rundir import RUN_ONLY
+from archscout._rundir import RUN_ONLY, check_finite
 from archscout.exceptions import ArchscoutError
 
 # Network size per space when TrainConfig.net leaves it open: small enough for 2 CPU cores.
@@ -17,6 +18,7 @@ NET_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 SCHEDULES = ("cosine", "constant")
+SIZES = ("C", "N", "layers")  # network sizes (channels, cells per stage, cells): integers >= 1
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_accelerator(self.accelerator)
         check_precision(self.precision)
+        check_finite(self)
         for name in ("epochs", "batch_size", "eval_batch_size"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -89,6 +92,12 @@ class TrainConfig:
             raise ArchscoutError(f"unknown schedule {self.schedule!r}; choose from: {', '.join(SCHEDULES)}")
         if not isinstance(self.net, dict):
             raise ArchscoutError(f"net {self.net!r} must be a dict of network settings, e.g. {{'C': 16, 'N': 1}}")
+        for key, v in self.net.items():
+            if key in SIZES and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                # N=0 builds no searched cell at all: its figures would be credited to the arch
+                raise ArchscoutError(f"net setting {key}={v!r} must be an integer >= 1 (e.g. C=16, N=1)")
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ArchscoutError(f"net setting {key}={v!r} must be a finite number")
 
     def net_config(self, space: str) -> dict[str, Any]:
         """The network settings for ``space``: its defaults overridden by ``net``."""

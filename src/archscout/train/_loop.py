@@ -23,9 +23,11 @@ from archscout._accelerator import RunningStats, autocast, grad_scaler
 from archscout.data import Domain
 from archscout.train._augment import augment
 from archscout.train._config import TrainConfig
-from archscout._rundir import atomic_save, check_identity, epoch_generator, rng_state, set_rng_state
+from archscout._rundir import (atomic_save, check_identity, epoch_generator, load_checkpoint, rng_state,
+                              set_rng_state)
 
 CHECKPOINT = "checkpoint.pt"
+KEYS = ("model", "optimizer", "scheduler", "history", "rng")  # what a checkpoint must hold to resume
 
 
 @dataclass
@@ -65,7 +67,7 @@ def epochs_done(run_dir: Path | None) -> int:
     """Epochs held by a run directory's checkpoint (0 without one): where ``fit`` resumes."""
     if run_dir is None or not (run_dir / CHECKPOINT).exists():
         return 0
-    return len(torch.load(run_dir / CHECKPOINT, weights_only=True, map_location="cpu")["history"])
+    return len(load_checkpoint(run_dir / CHECKPOINT, KEYS)["history"])
 
 
 def fit(model: nn.Module, data: RunData, config: TrainConfig, *, run_dir: Path | None = None,
@@ -98,7 +100,7 @@ def fit(model: nn.Module, data: RunData, config: TrainConfig, *, run_dir: Path |
         (run_dir / "weights").mkdir(exist_ok=True)
         ckpt_path = run_dir / CHECKPOINT
         if ckpt_path.exists():
-            ckpt = torch.load(ckpt_path, weights_only=True, map_location="cpu")
+            ckpt = load_checkpoint(ckpt_path, KEYS)
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
             sched.load_state_dict(ckpt["scheduler"])
@@ -154,4 +156,4 @@ def fit(model: nn.Module, data: RunData, config: TrainConfig, *, run_dir: Path |
 
 def load_weights(entry: Any) -> dict[str, torch.Tensor]:
     """A state dict from ``fit``'s weights: itself (in memory) or loaded from its path."""
-    return torch.load(entry, weights_only=True, map_location="cpu") if isinstance(entry, Path) else entry
+    return load_checkpoint(entry, what="weights file") if isinstance(entry, Path) else entry
