@@ -1,7 +1,8 @@
 """Build archscout's packaged tables (src/archscout/_data) from the data folder next to the project.
 
 Run by developers only (`python scripts/build_data.py ../shared/data`); users never need the
-source folder. Output: compact .npz/.json.gz files and MANIFEST.json with their sha256, plus the
+source folder. Output: compact .npz/.json.gz files, their sha256 as a Python constant
+(src/archscout/hardware/_checksums.py: a data folder cannot vouch for itself), and the
 NB201 index permutation as a Python constant (src/archscout/spaces/_nb201_perm.py).
 """
 
@@ -19,6 +20,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "archscout" / "_data"
+CHECKSUMS = ROOT / "src" / "archscout" / "hardware" / "_checksums.py"
 NB201_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 ACC_PREFIX = {"cifar10": "cifar10-valid", "cifar100": "cifar100", "ImageNet16-120": "ImageNet16-120"}
 
@@ -71,9 +73,11 @@ def main(src: Path) -> None:
         f.write(json.dumps(luts, sort_keys=True).encode())
 
     for p in sorted(OUT.iterdir()):
-        if p.name != "MANIFEST.json":
-            files[p.name] = hashlib.sha256(p.read_bytes()).hexdigest()
-    (OUT / "MANIFEST.json").write_text(json.dumps({"sha256": files}, indent=1) + "\n")
+        files[p.name] = hashlib.sha256(p.read_bytes()).hexdigest()
+    entries = "".join(f'    "{k}": "{v}",\n' for k, v in files.items())
+    CHECKSUMS.write_text('"""sha256 of the packaged tables, compiled into the code that checks them: a data folder '
+                         'cannot vouch\nfor itself (written by scripts/build_data.py)."""\n\nSHA256 = {\n'
+                         f"{entries}}}\n")
     print(f"wrote {len(files)} files to {OUT}")
 
 

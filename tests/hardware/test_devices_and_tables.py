@@ -1,5 +1,7 @@
 import shutil
 
+import numpy as np
+
 import pytest
 
 from archscout.exceptions import DataIntegrityError, UnknownNameError
@@ -68,3 +70,19 @@ def test_missing_table_is_detected(data_copy):
 
 def test_cached_models_are_shared():
     assert get_cost_model("nb201", "cifar10") is get_cost_model("nb201", "cifar10")
+
+
+def test_a_data_folder_cannot_vouch_for_itself(data_copy):
+    """A table changed together with a re-signed manifest beside it (the forged-folder attack) is refused:
+    the checksums live in the code."""
+    import hashlib
+    import json
+
+    target = data_copy / "nb201_hwnasbench.npz"
+    arrays = dict(np.load(target))
+    arrays = {k: (v * 2 if v.dtype.kind == "f" else v) for k, v in arrays.items()}
+    np.savez_compressed(target, **arrays)
+    manifest = {"sha256": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in data_copy.iterdir()}}
+    (data_copy / "MANIFEST.json").write_text(json.dumps(manifest))
+    with pytest.raises(DataIntegrityError, match="nb201_hwnasbench.npz is corrupted"):
+        NB201Bench("cifar10").query(0)

@@ -1,4 +1,5 @@
-"""Packaged data tables: located inside the package, sha256-checked on first load, then cached."""
+"""Packaged data tables: located inside the package, sha256-checked on first load against checksums
+in the code (``_checksums.py``, never a file beside the tables), then cached."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from archscout.exceptions import DataIntegrityError
+from archscout.hardware._checksums import SHA256
 
 _REINSTALL = "reinstall archscout (pip install --force-reinstall archscout)"
 
@@ -22,21 +24,11 @@ def data_dir() -> Path:
     return Path(os.environ.get("ARCHSCOUT_DATA_DIR") or Path(__file__).resolve().parents[1] / "_data")
 
 
-@lru_cache(maxsize=None)
-def _manifest(folder: Path) -> dict[str, str]:
-    try:
-        return json.loads((folder / "MANIFEST.json").read_text())["sha256"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise DataIntegrityError(f"packaged data manifest {folder / 'MANIFEST.json'} is unreadable "
-                                 f"({type(exc).__name__}); {_REINSTALL}") from None
-
-
 def _verified_bytes(name: str) -> bytes:
     folder = data_dir()
-    expected = _manifest(folder).get(name)
+    expected = SHA256.get(name)
     if expected is None:
-        raise DataIntegrityError(f"packaged table {name!r} is not in the manifest; accepted: "
-                                 f"{', '.join(sorted(_manifest(folder)))}")
+        raise DataIntegrityError(f"packaged table {name!r} is unknown; accepted: {', '.join(sorted(SHA256))}")
     try:
         raw = (folder / name).read_bytes()
     except OSError:
@@ -66,5 +58,5 @@ def load_json(name: str) -> Any:
 
 def clear_cache() -> None:
     """Forget loaded tables (after changing ``ARCHSCOUT_DATA_DIR``)."""
-    for fn in (_manifest, load_arrays, load_json):
+    for fn in (load_arrays, load_json):
         fn.cache_clear()
