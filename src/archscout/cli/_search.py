@@ -152,6 +152,8 @@ def search(ctx: click.Context, multi_trial: bool, space: str, dataset: str | Non
         raise ArchscoutError(f"{_flag(wrong[0])} is an option of the main job" + (
             " (with --multi-trial, of --evaluator train only)" if wrong[0] in _TRAIN_TASK_OPTIONS else "") +
             ": leave out --multi-trial")
+    if seed < 0:
+        raise ArchscoutError(f"--seed {seed} must be an integer >= 0")
     if evaluator != "train" and (signal is not None or min_epochs is not None):
         raise ArchscoutError(f"{'--signal' if signal is not None else '--min-epochs'} is an option of "
                              "--evaluator train")
