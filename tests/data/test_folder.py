@@ -162,7 +162,7 @@ def test_describe_shows_domains_classes_sizes_and_modes(tmp_path):
 
 
 def test_image_formats_junk_and_nested_files(tmp_path):
-    root = make(tmp_path / "ds", domains=("d1", "d2"), classes=("c",), n=1)
+    root = make(tmp_path / "ds", domains=("d1", "d2"), classes=("c", "e"), n=1)
     exts = [e for e in IMAGE_EXTENSIONS if e != ".webp" or features.check("webp")]
     for e in exts:
         Image.new("RGB", (8, 8), (10, 20, 30)).save(root / "d1" / "c" / f"img{e}")
@@ -172,7 +172,7 @@ def test_image_formats_junk_and_nested_files(tmp_path):
     (root / "d2" / "c" / "Thumbs.db").write_bytes(b"junk")
     (root / "README.txt").write_text("loose files at the top are ignored")
     data = load_folder(root, "lodo-d1", mode="RGB")
-    assert len(data.domain("d1")) == 1 + len(exts) and len(data.domain("d2")) == 2
+    assert len(data.domain("d1")) == 2 + len(exts) and len(data.domain("d2")) == 3
 
 
 def test_bad_folders(tmp_path):
@@ -183,7 +183,9 @@ def test_bad_folders(tmp_path):
     one_line(DatasetError, lambda: scan_folder(tmp_path / "empty"), "empty", "no domain folders")
     one = make(tmp_path / "one", domains=("solo",))
     one_line(DatasetError, lambda: scan_folder(one), "solo", "two or more")
-    root = make(tmp_path / "ds", domains=("d1", "d2"), classes=("c",), n=1)
+    one_class = make(tmp_path / "one_class", domains=("d1", "d2"), classes=("cat",))
+    one_line(DatasetError, lambda: scan_folder(one_class), "one class", "cat", "two or more")
+    root = make(tmp_path / "ds", domains=("d1", "d2"), classes=("c", "e"), n=1)
     (root / "d3").mkdir()
     one_line(DatasetError, lambda: scan_folder(root), "d3", "no class folders")
     (root / "d3" / "c").mkdir()
@@ -202,16 +204,16 @@ def test_known_datasets_are_recognized(tmp_path):
     assert known_dataset("office_home") == "OfficeHome" and known_dataset("terra_incognita") == "TerraIncognita"
     assert known_dataset("PACS") == "PACS" and known_dataset("NICO++") == "NICO" and known_dataset("mine") is None
     pacs = ("art_painting", "cartoon", "photo", "sketch")
-    partial = make(tmp_path / "PACS", domains=pacs[:3], classes=("dog",), n=1)
+    partial = make(tmp_path / "PACS", domains=pacs[:3], classes=("dog", "cat"), n=1)
     one_line(DatasetError, lambda: scan_folder(partial), "PACS", "sketch", "art_painting, cartoon, photo")
-    make(partial, domains=("sketch", "kfold"), classes=("dog",), n=1)
+    make(partial, domains=("sketch", "kfold"), classes=("dog", "cat"), n=1)
     one_line(DatasetError, lambda: scan_folder(partial), "unexpected", "kfold")
-    home = make(tmp_path / "office_home", domains=("Art", "Clipart", "Product", "Real World"), classes=("Pen",), n=1)
+    home = make(tmp_path / "office_home", domains=("Art", "Clipart", "Product", "Real World"), classes=("Pen", "Mug"), n=1)
     assert scan_folder(home).name == "OfficeHome" and scan_folder(home).known
     assert "lodo-Real World" in scan_folder(home).splits
-    renamed = make(tmp_path / "somewhere", domains=pacs, classes=("dog",), n=1)
+    renamed = make(tmp_path / "somewhere", domains=pacs, classes=("dog", "cat"), n=1)
     assert scan_folder(renamed).name == "PACS"
-    nico = make(tmp_path / "NICO", domains=("autumn", "rock"), classes=("bear",), n=1)
+    nico = make(tmp_path / "NICO", domains=("autumn", "rock"), classes=("bear", "cow"), n=1)
     assert scan_folder(nico).name == "NICO"
 
 
@@ -239,13 +241,13 @@ def test_load_split_takes_folders(tmp_path, monkeypatch):
     assert "folder" in msg and "<domain>/<class>/<image>" in msg
     # a DomainBed dataset by name, with root its data_dir (DomainBed's folder name) or its own folder
     pacs = ("art_painting", "cartoon", "photo", "sketch")
-    make(tmp_path / "data" / "PACS", domains=pacs, classes=("dog",), n=1)
+    make(tmp_path / "data" / "PACS", domains=pacs, classes=("dog", "cat"), n=1)
     for r in (tmp_path / "data", tmp_path / "data" / "PACS"):
         got = load_split("PACS", "lodo-photo", root=r)
         assert got.name == "PACS" and got.split.train == ("art_painting", "cartoon", "sketch")
     monkeypatch.chdir(tmp_path)
     one_line(DatasetError, lambda: load_split("PACS", "lodo-photo"), "PACS", "root=")
-    make(tmp_path / "data" / "VLCS", domains=("a", "b"), classes=("dog",), n=1)
+    make(tmp_path / "data" / "VLCS", domains=("a", "b"), classes=("dog", "cat"), n=1)
     one_line(DatasetError, lambda: load_split("VLCS", "lodo-a", root=tmp_path / "data"), "VLCS", "SUN09")
     assert load_split("digits-shift", "iid", per_domain=20, size=8).name == "digits-shift-v1"
 

@@ -337,6 +337,9 @@ def scan_folder(root: str | Path, *, dataset: str | None = None) -> FolderDatase
         n = Counter(f[key] for f in folders.values() if key in f)
         names[key] = min(n, key=lambda c: (-n[c], c))
     classes = tuple(sorted(names.values()))
+    if len(classes) < 2:
+        raise DatasetError(f"dataset folder {root} has one class ({classes[0]}): classification needs two or more "
+                           f"class folders per domain (expected layout {LAYOUT})")
     files, spellings = {}, {}
     for d, keys in folders.items():
         items = []
