@@ -1,7 +1,7 @@
 """kill -9 / re-run cycles of ``archscout search --multi-trial``: does every study end whole, with no process left?
 
 Each cycle starts the CLI on a fresh study (NB201, tabular evaluator) in a subprocess, kills it with
-SIGKILL at a random moment (every fifth cycle, the first included, while it starts up: 0-3 s after
+SIGKILL at a random moment (every fifth cycle, the first included, while it starts up: 0-1 s after
 its first trial exists, pool workers still importing; the others once a random number of trials in
 [1, 0.8 n) is COMPLETE, plus 0-50 ms), re-runs the same command to completion, then reads the study's SQLite file
 read-only: the cycle passes when it holds n COMPLETE trials and none RUNNING, the re-run exited 0,
@@ -145,7 +145,7 @@ def _wait(proc: subprocess.Popen, until, deadline: float, poll_s: float = 0.01) 
 
 
 def cycle(strategy: str, trials: int, run_dir: Path, name: str, workers: int, rng: random.Random,
-          early: bool = False, aim: bool = False, timeout_s: float = 600.0) -> Cycle:
+          early: bool = False, aim: bool = False, sig: int = signal.SIGKILL, timeout_s: float = 600.0) -> Cycle:
     """One cycle (see the module docstring)."""
     out = Cycle()
     start = time.perf_counter()
@@ -157,7 +157,7 @@ def cycle(strategy: str, trials: int, run_dir: Path, name: str, workers: int, rn
     deadline = time.time() + timeout_s
     if early:
         reached = _wait(proc, lambda: sum(counts(db).get(k, 0) for k in ("RUNNING", "COMPLETE")) > 0, deadline)
-        time.sleep(rng.uniform(0.0, 3.0) if reached else 0.0)
+        time.sleep(rng.uniform(0.0, 1.0) if reached else 0.0)
     else:
         reached = _wait(proc, lambda: counts(db).get("COMPLETE", 0) >= target, deadline)
         time.sleep(rng.uniform(0.0, 0.05) if reached else 0.0)
@@ -168,8 +168,13 @@ def cycle(strategy: str, trials: int, run_dir: Path, name: str, workers: int, rn
         out.error = f"the driver ended before the kill (rc {proc.returncode}): {proc.stderr.read().decode()[-300:]}"
         proc.stderr.close()
         return out
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        out.error = f"the driver was still alive 60 s after signal {sig}"
+        proc.kill()
+        proc.wait()
     proc.stderr.close()
     at_kill = counts(db)
     out.complete_at_kill, out.running_at_kill = at_kill.get("COMPLETE", 0), at_kill.get("RUNNING", 0)
@@ -196,7 +201,7 @@ def cycle(strategy: str, trials: int, run_dir: Path, name: str, workers: int, rn
 
 def run_strategy(strategy: str, cycles: int, trials: int, workers: int = 2, seed: int = 0,
                  run_dir: Path | None = None, progress=None, aim: bool = False,
-                 early_every: int = EARLY_EVERY) -> Summary:
+                 early_every: int = EARLY_EVERY, sig: int = signal.SIGKILL) -> Summary:
     """``cycles`` kill / re-run cycles of ``strategy``, each on a fresh study of ``trials`` trials."""
     rng = random.Random(f"{seed}-{strategy}")
     summary = Summary(strategy, trials)
@@ -205,7 +210,7 @@ def run_strategy(strategy: str, cycles: int, trials: int, workers: int = 2, seed
         base = Path(run_dir or tmp)
         for i in range(cycles):
             c = cycle(strategy, trials, base, f"kc-{strategy}-{i}-{uuid.uuid4().hex[:6]}", workers, rng,
-                      early=i % early_every == 0, aim=aim)
+                      early=i % early_every == 0, aim=aim, sig=sig)
             summary.cycles.append(c)
             if progress is not None:
                 progress(strategy, i, c)
@@ -237,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategy", action="append", help=f"repeatable [{', '.join(STRATEGIES)}]")
     parser.add_argument("--seed", type=int, default=0, help="seeds the kill moments and the drivers' seeds")
     parser.add_argument("--aim", action="store_true", help="kill as soon as a trial without a driver is seen")
+    parser.add_argument("--signal", default="KILL", choices=["KILL", "INT", "TERM"],
+                        help="the signal that stops the driver [KILL; INT: Ctrl-C, to the driver alone]")
     parser.add_argument("--json", action="store_true", help="print every cycle as JSON instead of the table")
     args = parser.parse_args(argv)
 
@@ -248,12 +255,14 @@ def main(argv: list[str] | None = None) -> int:
                   f"(all gone in {c.gone_s:.1f} s), "
                   f"{c.seconds:.1f} s {c.error}", flush=True)
 
-    summaries = [run_strategy(s, args.cycles, args.trials, args.workers, args.seed, progress=progress, aim=args.aim)
+    sig = getattr(signal, f"SIG{args.signal}")
+    summaries = [run_strategy(s, args.cycles, args.trials, args.workers, args.seed, progress=progress, aim=args.aim,
+                              sig=sig)
                  for s in args.strategy or STRATEGIES]
     if args.json:
         print(json.dumps([{**asdict(s), "passed": s.passed} for s in summaries], indent=1))
     else:
-        print(f"{args.trials} trials per study, --workers {args.workers}, kill -9 then re-run:")
+        print(f"{args.trials} trials per study, --workers {args.workers}, SIG{args.signal} then re-run:")
         print(table(summaries))
     return 0 if all(s.passed == len(s.cycles) for s in summaries) else 1
 

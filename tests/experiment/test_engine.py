@@ -122,6 +122,8 @@ def test_workers_with_an_optuna_sampler_keep_the_budget(tmp_path):
     counted = [t for t in study.trials if "archscout:void" not in t.system_attrs]
     assert len(counted) == 30 and all(t.state == TrialState.COMPLETE for t in counted)
     assert all(t.state == TrialState.FAIL for t in study.trials if t not in counted)
+    # no driver took over another's trial (all three lived): the only voids are the over-budget ones
+    assert all(t.system_attrs["archscout:void"].startswith("over budget") for t in study.trials if t not in counted)
 
 
 @NEEDS_POSTGRES

@@ -38,7 +38,7 @@ import optuna
 from optuna.trial import TrialState
 
 from archscout.exceptions import ArchscoutError
-from archscout.experiment._worker import ASKING_KEY, HEARTBEAT_KEY, asking, driver_alive
+from archscout.experiment._worker import ASKING_KEY, HEARTBEAT_KEY, asking, driver_alive, is_alive
 from archscout.spaces import Arch, SearchSpace
 from archscout.strategies import History, arch_distributions, arch_from_params
 
@@ -148,12 +148,12 @@ class Ledger:
                 continue
             if t.owner == me:
                 continue
-            attrs = study_attrs() if attrs is None else attrs
-            if t.owner is None:
-                if not asking(attrs, me):
-                    out.append(t)
-                continue
-            if not driver_alive(t.owner, attrs, t.started.timestamp() if t.started else None):
+            alive = None if t.owner is None else is_alive(t.owner)  # this host: no need to read the study
+            if alive is None:
+                attrs = study_attrs() if attrs is None else attrs
+                alive = (bool(asking(attrs, me)) if t.owner is None else
+                         driver_alive(t.owner, attrs, t.started.timestamp() if t.started else None))
+            if not alive:
                 out.append(t)
         return out
 
@@ -190,11 +190,6 @@ class TrialStore:
 
     def heartbeat(self) -> None:
         self.study._storage.set_study_system_attr(self.study._study_id, HEARTBEAT_KEY + self.worker, time.time())
-
-    def _flag(self, up: bool) -> None:
-        """Raise (lower) this driver's asking flag: up while a trial of its may exist without its name."""
-        self.study._storage.set_study_system_attr(self.study._study_id, ASKING_KEY + self.worker,
-                                                  time.time() if up else None)
 
     def _arch(self, params: dict) -> Arch | None:
         try:
@@ -265,8 +260,9 @@ class OptunaTrialStore(TrialStore):
             return False
 
     def _set_flag(self, up: bool) -> None:
+        """Raise (lower) this driver's asking flag: up while a trial of its may exist without its name."""
         if up != self._flagged:
-            self._flag(up)
+            self.storage.set_study_system_attr(self.sid, ASKING_KEY + self.worker, time.time() if up else None)
             self._flagged = up
 
     def _take_over(self, t: TrialInfo) -> Reservation | None:
