@@ -111,18 +111,19 @@ def test_a_driver_naming_itself_after_the_scan_keeps_its_trial(tmp_path, strateg
     cfg, study = _study(tmp_path, strategy)
     tid, _ = _leave(study, owner=None)
     me, live = new_worker_id(), new_worker_id()
-    if strategy == "rea":
+    if strategy == "rea":  # the SQL store scans and takes over inside one transaction
         store = SQLTrialStore(study, SPACE, 8, me)
-        scan = lambda: store._transaction(lambda conn: (store._sync(conn), store.ledger.stale(me, dict))[1])  # noqa: E731
-        take = lambda t: store._transaction(lambda conn: store._take_over(conn, t, datetime.now()))  # noqa: E731
+        [t] = store._transaction(lambda conn: (store._sync(conn), store.ledger.stale(me, dict))[1])
     else:
         store = OptunaTrialStore(study, SPACE, 8, me, use_ask=True)
-        scan = lambda: (store._sync(), store.ledger.stale(me, dict))[1]  # noqa: E731
-        take = store._take_over
-    [t] = scan()
+        store._sync()
+        [t] = store.ledger.stale(me, dict)
     assert t.trial_id == tid and t.owner is None
     study._storage.set_trial_system_attr(tid, OWNER, live)
-    assert take(t) is None
+    if strategy == "rea":
+        assert store._transaction(lambda conn: store._take_over(conn, t, datetime.now())) is None
+    else:
+        assert store._take_over(t) is None
     after = _trial(study, tid)
     assert after.state == TrialState.RUNNING and after.system_attrs == {OWNER: live}
     retire(me)
