@@ -1,20 +1,21 @@
 """kill -9 / re-run cycles of ``archscout search --multi-trial``: does every study end whole, with no process left?
 
-Each cycle starts the CLI on a fresh study (NB201, tabular evaluator) in a subprocess, kills it with
-SIGKILL at a random moment (every fifth cycle, the first included, while it starts up: 0-1 s after
-its first trial exists, pool workers still importing; the others once a random number of trials in
-[1, 0.8 n) is COMPLETE, plus 0-50 ms), re-runs the same command to completion, then reads the study's SQLite file
-read-only: the cycle passes when it holds n COMPLETE trials and none RUNNING, the re-run exited 0,
-and no process of the killed driver or of the re-run (pool workers, multiprocessing's resource
-tracker) is alive afterwards. Processes are found by an environment marker given to each driver,
-which every descendant inherits (a /proc scan: Linux). ``FAIL`` counts the void trials (a trial of
-the killed driver given up without evaluation) and failed ones. ``ownerless@kill`` counts the cycles
-killed while a trial existed with no driver recorded (inside ``study.ask``): the gap that, unguarded,
-left a study at n-1 COMPLETE + 1 RUNNING. ``aim=True`` (the test's setting) waits, after the chosen
-moment, up to 0.5 s for such a trial and kills the driver as soon as one is seen.
+Each cycle starts the CLI on a fresh study (NB201, tabular evaluator) in a subprocess and kills it
+with SIGKILL at a random moment: every fifth cycle (the first included) while it starts up, 0-1 s
+after its first trial exists (pool workers still importing); the others once a random number of
+trials in [1, 0.8 n) is COMPLETE, plus 0-50 ms. It then re-runs the same command to completion and
+reads the study's SQLite file read-only. A cycle passes when the study holds n COMPLETE trials and
+none RUNNING, the re-run exited 0, and no process of the killed driver or of the re-run (pool
+workers, multiprocessing's resource tracker) is alive 30 s after its driver ended. Processes are
+found by an environment marker given to each driver, which every descendant inherits (a /proc scan:
+Linux). ``FAIL`` counts failed trials, ``void`` those of them given up without counting toward the
+budget (a killed driver's trials). ``ownerless@kill`` counts the cycles killed while a trial existed
+with no driver recorded (inside ``study.ask``): the gap that, unguarded, left a study at n-1
+COMPLETE + 1 RUNNING. ``--aim`` (the test's setting) waits, after the chosen moment, up to 0.5 s for
+such a trial and kills the driver as soon as one is seen.
 
-Usage: ``python benchmarks/kill_cycles.py [--cycles 20] [--trials 300] [--workers 2] [--json]``;
-exit 1 when a cycle fails.
+Usage: ``python benchmarks/kill_cycles.py [--cycles 20] [--trials 300] [--workers 2] [--strategy rea]
+[--aim] [--signal INT] [--json]``; exit 1 when a cycle fails.
 """
 
 from __future__ import annotations
