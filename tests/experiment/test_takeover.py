@@ -43,7 +43,10 @@ def test_a_driverless_trial_waits_only_for_live_drivers_inside_ask():
 
 
 def _study(tmp_path, strategy: str, n: int = 5) -> tuple[ExperimentConfig, optuna.Study]:
-    cfg = ExperimentConfig(strategy=strategy, n_trials=n, run_dir=tmp_path, name=strategy)
+    """``rea-journal``: archscout's strategy through Optuna's API (a journal file has no SQL fast path)."""
+    name = strategy.removesuffix("-journal")
+    cfg = ExperimentConfig(strategy=name, n_trials=n, run_dir=tmp_path, name=name,
+                           storage=f"journal:{tmp_path / 'j.log'}" if name != strategy else None)
     return cfg, run_experiment(cfg)
 
 
@@ -62,7 +65,7 @@ def _trial(study: optuna.Study, trial_id: int) -> optuna.trial.FrozenTrial:
                 if t._trial_id == trial_id)
 
 
-@pytest.mark.parametrize("strategy", ["optuna-tpe", "rea"])
+@pytest.mark.parametrize("strategy", ["optuna-tpe", "rea", "rea-journal"])
 def test_a_live_drivers_driverless_trial_is_left_alone_until_it_dies(tmp_path, strategy):
     cfg, study = _study(tmp_path, strategy)
     tid, arch = _leave(study, owner=None)
@@ -78,7 +81,7 @@ def test_a_live_drivers_driverless_trial_is_left_alone_until_it_dies(tmp_path, s
     assert arch in {arch_from_params(SPACE, t.params) for t in counted}  # its arch evaluated (in place or re-run)
 
 
-@pytest.mark.parametrize("strategy", ["optuna-tpe", "rea"])
+@pytest.mark.parametrize("strategy", ["optuna-tpe", "rea", "rea-journal"])
 def test_a_dead_drivers_trial_is_taken_over_at_the_next_start(tmp_path, strategy):
     cfg, study = _study(tmp_path, strategy)
     tid, arch = _leave(study, owner=DEAD)
