@@ -531,9 +531,9 @@ class SQLTrialStore(TrialStore):
         self.ledger.see(TrialInfo(t.trial_id, t.number, TrialState.FAIL, t.arch, t.owner, True))
 
     def _take_over(self, conn, t: TrialInfo, now: datetime) -> Reservation | None:
-        named = t.state == TrialState.RUNNING and t.owner is None and conn.execute(self.q_owner, {"tid": t.trial_id})
-        if named and named.first():
-            return None  # its driver (inside study.ask) recorded itself after all: alive
+        if t.state == TrialState.RUNNING and t.owner is None:
+            if conn.execute(self.q_owner, {"tid": t.trial_id}).first() is not None:
+                return None  # its driver (inside study.ask) recorded itself after all: alive
         if t.void:  # its driver died while giving it up: finish that
             self._void(conn, t, "interrupted before the evaluation was recorded", now)
             return None
