@@ -190,6 +190,37 @@ def test_interrupted_run_voids_its_trial_and_resumes(tmp_path):
     assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 20
 
 
+def test_ctrl_c_at_any_moment_ends_the_run_at_once_and_leaves_no_running_trial(tmp_path):
+    """A Ctrl-C landing inside a step's database transaction used to leave it open: the clean-up's own step
+    then waited out SQLite's 60 s busy timeout before the run ended (with its trials still RUNNING)."""
+    import random
+    import threading
+
+    rng = random.Random(0)
+    for i in range(4):
+        cfg = ExperimentConfig(strategy="rea", n_trials=100_000, run_dir=tmp_path, name=f"c{i}")
+        fired: list[float] = []
+
+        def ctrl_c() -> None:
+            fired.append(time.time())
+            os.kill(os.getpid(), signal.SIGINT)
+
+        timer = threading.Timer(rng.uniform(0.0, 0.5), ctrl_c)  # started once the search runs
+
+        def progress(p, timer=timer) -> None:
+            if not timer.is_alive() and timer.ident is None:
+                timer.start()
+
+        with pytest.raises(KeyboardInterrupt):
+            run_experiment(cfg, progress=progress)
+        assert time.time() - fired[0] < 5, f"run {i} took {time.time() - fired[0]:.0f} s to stop"
+        study = load(f"c{i}", cfg.storage_url())
+        assert TrialState.RUNNING not in by_state(study)  # its trials were given up (void)
+        counted = sum("archscout:void" not in t.system_attrs for t in study.trials)
+        study = run_experiment(ExperimentConfig(**{**cfg.__dict__, "n_trials": counted + 3}))
+        assert sum(t.state == TrialState.COMPLETE for t in study.trials) == counted + 3
+
+
 @pytest.mark.parametrize("storage", ["memory", "journal"])
 def test_other_storages(tmp_path, storage):
     url = "memory" if storage == "memory" else f"journal:{tmp_path / 'j.log'}"
