@@ -122,6 +122,8 @@ def test_workers_with_an_optuna_sampler_keep_the_budget(tmp_path):
     counted = [t for t in study.trials if "archscout:void" not in t.system_attrs]
     assert len(counted) == 30 and all(t.state == TrialState.COMPLETE for t in counted)
     assert all(t.state == TrialState.FAIL for t in study.trials if t not in counted)
+    # no driver took over another's trial (all three lived): the only voids are the over-budget ones
+    assert all(t.system_attrs["archscout:void"].startswith("over budget") for t in study.trials if t not in counted)
 
 
 @NEEDS_POSTGRES
@@ -186,6 +188,37 @@ def test_interrupted_run_voids_its_trial_and_resumes(tmp_path):
     void = [t for t in study.trials if "archscout:void" in t.system_attrs]
     assert len(void) == 1 and void[0].state == TrialState.FAIL
     assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 20
+
+
+def test_ctrl_c_at_any_moment_ends_the_run_at_once_and_leaves_no_running_trial(tmp_path):
+    """A Ctrl-C landing inside a step's database transaction used to leave it open: the clean-up's own step
+    then waited out SQLite's 60 s busy timeout before the run ended (with its trials still RUNNING)."""
+    import random
+    import threading
+
+    rng = random.Random(0)
+    for i in range(4):
+        cfg = ExperimentConfig(strategy="rea", n_trials=100_000, run_dir=tmp_path, name=f"c{i}")
+        fired: list[float] = []
+
+        def ctrl_c() -> None:
+            fired.append(time.time())
+            os.kill(os.getpid(), signal.SIGINT)
+
+        timer = threading.Timer(rng.uniform(0.0, 0.5), ctrl_c)  # started once the search runs
+
+        def progress(p, timer=timer) -> None:
+            if not timer.is_alive() and timer.ident is None:
+                timer.start()
+
+        with pytest.raises(KeyboardInterrupt):
+            run_experiment(cfg, progress=progress)
+        assert time.time() - fired[0] < 5, f"run {i} took {time.time() - fired[0]:.0f} s to stop"
+        study = load(f"c{i}", cfg.storage_url())
+        assert TrialState.RUNNING not in by_state(study)  # its trials were given up (void)
+        counted = sum("archscout:void" not in t.system_attrs for t in study.trials)
+        study = run_experiment(ExperimentConfig(**{**cfg.__dict__, "n_trials": counted + 3}))
+        assert sum(t.state == TrialState.COMPLETE for t in study.trials) == counted + 3
 
 
 @pytest.mark.parametrize("storage", ["memory", "journal"])

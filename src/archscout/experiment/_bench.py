@@ -296,9 +296,12 @@ def run_bench(task: TabularTask, strategies: Sequence[str], seeds: Sequence[int]
             if progress is not None:
                 progress(s, seed)
     else:
+        import os
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(jobs) as pool:
+        from archscout._procs import exit_with_parent
+
+        with ProcessPoolExecutor(jobs, initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(_timed_run, s, task, budget, seed): (s, seed) for s, seed in runs}
             for fut in as_completed(futures):
                 done[futures[fut]] = fut.result()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import importlib
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -109,9 +110,9 @@ class InlineExecutor(Executor):
 _worker_evaluator: Evaluator | None = None
 
 
-def _init_worker(make_evaluator: EvaluatorFactory) -> None:
+def _init_worker(make_evaluator: EvaluatorFactory, driver: int) -> None:
     global _worker_evaluator
-    exit_with_parent()
+    exit_with_parent(driver)
     _worker_evaluator = make_evaluator()
 
 
@@ -123,7 +124,8 @@ def _evaluate(arch: Arch) -> Evaluation:
 class ProcessExecutor(Executor):
     """A local pool of ``n_workers`` processes (spawned: safe with threads and open databases).
 
-    Each worker builds its evaluator once. A worker that dies (crash, out of memory) fails the
+    Each worker builds its evaluator once and exits when the driver is gone (even killed while the
+    worker was still starting: ``exit_with_parent``). A worker that dies (crash, out of memory) fails the
     evaluations it held; the pool is rebuilt and the run goes on.
     """
 
@@ -137,7 +139,7 @@ class ProcessExecutor(Executor):
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=self.n_workers,
                                              mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_init_worker, initargs=(self.make_evaluator,))
+                                             initializer=_init_worker, initargs=(self.make_evaluator, os.getpid()))
         return self._pool
 
     def submit(self, key: int, arch: Arch) -> None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -107,6 +109,23 @@ class _Best:
         return f"{len(self.front)} on the front"
 
 
+@contextlib.contextmanager
+def _held_interrupts() -> Iterator[None]:
+    """Ctrl-C (SIGINT) waits for the end of the block, a store step (milliseconds): one cut inside a database
+    transaction leaves it open, and the clean-up's own step then waits out SQLite's busy timeout."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
+        yield  # only the main thread receives signals; None: a handler not set from Python, left alone
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if held:
+            signal.raise_signal(signal.SIGINT)  # to the handler of before: KeyboardInterrupt by default
+
+
 def _make_store(study: optuna.Study, sampler, space, budget: int, worker: str) -> TrialStore:
     if isinstance(sampler, ArchSampler) and SQLTrialStore.supports(study._storage):
         return SQLTrialStore(study, space, budget, worker)
@@ -143,8 +162,9 @@ def _drive(store: TrialStore, executor: Executor, propose, space, objectives, co
     try:
         while True:
             want = 0 if store.stop is not None else executor.capacity - len(inflight) - len(deferred)
-            new = store.step(finished, want, propose)
-            finished = []
+            with _held_interrupts():
+                new = store.step(finished, want, propose)
+                finished = []
             waiting, deferred = deferred, []
             for r in waiting + new:
                 route(r)
@@ -160,12 +180,12 @@ def _drive(store: TrialStore, executor: Executor, propose, space, objectives, co
             for key, outcome in executor.poll(timeout):
                 finished.append(_finish(inflight.pop(key), outcome, space, objectives, constraints))
     except BaseException:
-        open_ = list(inflight.values()) + deferred + [f.reservation for f in finished]
         try:
-            if finished:
-                store.step(finished, 0, propose)
-                open_ = list(inflight.values()) + deferred
-            store.give_up(open_, "interrupted before the evaluation was recorded")
+            with _held_interrupts():
+                if finished:
+                    store.step(finished, 0, propose)
+                # every reservation not told: in flight, deferred, and those of a step a Ctrl-C came during
+                store.give_up(list(store.mine.values()), "interrupted before the evaluation was recorded")
         except Exception:  # noqa: BLE001  (the original error matters more; the next run takes them over)
             pass
         raise
@@ -229,7 +249,8 @@ def run_experiment(config: ExperimentConfig, evaluator: Evaluator | Callable[[],
             if not isinstance(study._storage, optuna.storages.InMemoryStorage):
                 stack.enter_context(Heartbeat(store.heartbeat))
             _drive(store, executor, propose, space, objectives, constraints, progress)
-        store.step([], 0, propose)  # a last look: the other drivers' latest trials
+        with _held_interrupts():
+            store.step([], 0, propose)  # a last look: the other drivers' latest trials
         write_result(store, config)
     finally:
         retire(worker)

@@ -5,13 +5,17 @@ over trials whose driver died, and reserves new trials (arch chosen, params writ
 RUNNING) while the budget allows. Two implementations:
 
 - ``OptunaTrialStore`` goes through Optuna's public storage API: any storage, any sampler
-  (Optuna's own samplers ask through ``study.ask`` as usual).
+  (Optuna's own samplers ask through ``study.ask`` as usual). A trial it creates itself carries its
+  driver from the first write (a template trial); ``study.ask`` and claiming an enqueued trial are
+  several writes, covered by the driver's asking flag (``_worker``). A dead driver's trial is voided
+  (its FAIL is the compare-and-set: one driver wins) and its arch re-run as a new trial.
 - ``SQLTrialStore`` is the fast path for archscout's strategies (``ArchSampler``) on an
   ``RDBStorage`` (SQLite, PostgreSQL): a step is ONE transaction that holds the study's lock
   (SQLite ``BEGIN IMMEDIATE``, PostgreSQL ``SELECT ... FOR UPDATE`` on the study row, the lock
   Optuna's own trial creation takes), so the budget is exact and two drivers never propose the
   same arch. It writes the very rows Optuna writes (through Optuna's table definitions), so the
-  study stays a normal Optuna study (dashboard, ``load_study``, other samplers).
+  study stays a normal Optuna study (dashboard, ``load_study``, other samplers). A trial is created
+  or taken over together with its driver, in place.
 
 Every trial's results are ONE user attribute ``archscout`` (arch, metrics, reported, cost_s,
 constraints, repeat, error); constraint values are Optuna's ``constraints`` system attribute, so
@@ -34,7 +38,7 @@ import optuna
 from optuna.trial import TrialState
 
 from archscout.exceptions import ArchscoutError
-from archscout.experiment._worker import HEARTBEAT_KEY, STALE_AFTER_S, heartbeat_age, is_alive
+from archscout.experiment._worker import ASKING_KEY, HEARTBEAT_KEY, asking, driver_alive, is_alive
 from archscout.spaces import Arch, SearchSpace
 from archscout.strategies import History, arch_distributions, arch_from_params
 
@@ -43,7 +47,6 @@ OWNER = "archscout:worker"
 VOID = "archscout:void"
 CONSTRAINTS = "constraints"  # Optuna's own key (list form): feasible when every value <= 0
 FIXED = "fixed_params"  # Optuna's key for the params of an enqueued (WAITING) trial
-ORPHAN_GRACE_S = 600.0  # a RUNNING trial with no driver recorded is taken over after this long
 
 Propose = Callable[[History], Arch]
 
@@ -133,25 +136,23 @@ class Ledger:
         return any(t.arch == arch and t.trial_id != trial_id and (before is None or t.number < before)
                    for t in self.unfinished.values())
 
-    def stale(self, me: str, heartbeats: Callable[[], dict]) -> list[TrialInfo]:
-        """Unfinished trials to take over: WAITING (enqueued) ones and RUNNING ones of dead drivers."""
-        out, beats, now = [], None, datetime.now()
+    def stale(self, me: str, study_attrs: Callable[[], dict]) -> list[TrialInfo]:
+        """Unfinished trials to take over: WAITING (enqueued) ones, RUNNING ones of dead drivers, and RUNNING
+        ones with no driver recorded while no live driver is asking (``study_attrs``: the study's system
+        attributes, read after the trials). The caller must re-read that a driverless trial still has none
+        before taking it: its driver may have recorded itself and lowered its flag in between."""
+        out, attrs = [], None
         for t in sorted(self.unfinished.values(), key=lambda t: t.number):
             if t.state == TrialState.WAITING:
                 out.append(t)
                 continue
             if t.owner == me:
                 continue
-            if t.owner is None:
-                if t.started is not None and (now - t.started).total_seconds() > ORPHAN_GRACE_S:
-                    out.append(t)
-                continue
-            alive = is_alive(t.owner)
+            alive = None if t.owner is None else is_alive(t.owner)  # this host: no need to read the study
             if alive is None:
-                beats = heartbeats() if beats is None else beats
-                age = heartbeat_age(beats, t.owner)
-                started = (now - t.started).total_seconds() if t.started else 0.0
-                alive = (age if age is not None else started) < STALE_AFTER_S
+                attrs = study_attrs() if attrs is None else attrs
+                alive = (bool(asking(attrs, me)) if t.owner is None else
+                         driver_alive(t.owner, attrs, t.started.timestamp() if t.started else None))
             if not alive:
                 out.append(t)
         return out
@@ -206,6 +207,8 @@ class OptunaTrialStore(TrialStore):
         self._settled = 0  # trials[:_settled] (by number) are finished and in the ledger
         self.storage = study._storage
         self.sid = study._study_id
+        self._rerun: list[Arch] = []  # archs of dead drivers' trials voided by this step: re-run first
+        self._flagged = False  # this driver's asking flag is up
 
     def _sync(self) -> None:
         led = self.ledger
@@ -230,33 +233,42 @@ class OptunaTrialStore(TrialStore):
         attrs = f.attrs
         if f.copy_from is not None:
             attrs = {**self.attrs_of(f.copy_from), **attrs}
-        st.set_trial_user_attr(r.trial_id, ATTR, attrs)
-        if f.constraints:
-            st.set_trial_system_attr(r.trial_id, CONSTRAINTS, list(f.constraints))
         values = list(f.values) if f.state == TrialState.COMPLETE else None
         try:
+            st.set_trial_user_attr(r.trial_id, ATTR, attrs)
+            if f.constraints:
+                st.set_trial_system_attr(r.trial_id, CONSTRAINTS, list(f.constraints))
             if self.use_ask:  # through the study: Optuna's samplers hear of it (after_trial)
                 self.study.tell(r.number, values[0] if values and len(values) == 1 else values,
                                 state=f.state, skip_if_finished=True)
             else:
                 st.set_trial_state_values(r.trial_id, f.state, values)
         except optuna.exceptions.UpdateFinishedTrialError:
-            pass  # finished meanwhile by a driver that took it over: its result stands
+            pass  # voided meanwhile by a driver that thought this one dead: its re-run stands
         self.mine.pop(r.trial_id, None)
         self.ledger.trials.pop(r.trial_id, None)  # re-read as finished (with its values) at the sync
         self.ledger.unfinished.pop(r.trial_id, None)
 
-    def _void(self, trial_id: int, reason: str) -> None:
-        self.storage.set_trial_system_attr(trial_id, VOID, reason)
-        try:
-            self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            pass
+    def _void(self, trial_id: int, reason: str) -> bool:
+        """Mark the trial void, then FAIL it; whether this call failed it (Optuna's state change is the
+        compare-and-set: of drivers voiding one trial at once, one wins)."""
         self.mine.pop(trial_id, None)
+        try:
+            self.storage.set_trial_system_attr(trial_id, VOID, reason)
+            return bool(self.storage.set_trial_state_values(trial_id, TrialState.FAIL))
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return False
+
+    def _set_flag(self, up: bool) -> None:
+        """Raise (lower) this driver's asking flag: up while a trial of its may exist without its name."""
+        if up != self._flagged:
+            self.storage.set_study_system_attr(self.sid, ASKING_KEY + self.worker, time.time() if up else None)
+            self._flagged = up
 
     def _take_over(self, t: TrialInfo) -> Reservation | None:
         st = self.storage
-        if t.state == TrialState.WAITING:
+        if t.state == TrialState.WAITING:  # claimed (a compare-and-set), then named: under the flag
+            self._set_flag(True)
             if not st.set_trial_state_values(t.trial_id, TrialState.RUNNING):
                 return None  # another driver claimed it
             if t.arch is None:
@@ -264,11 +276,17 @@ class OptunaTrialStore(TrialStore):
                 return None
             for name, value in zip(self.space.param_names, t.arch.ops):
                 st.set_trial_param(t.trial_id, name, float(value), self.dists[name])
+            st.set_trial_system_attr(t.trial_id, OWNER, self.worker)
+            return Reservation(t.trial_id, t.number, t.arch, taken_over=True)
+        if t.owner is None and st.get_trial(t.trial_id).system_attrs.get(OWNER) is not None:
+            return None  # its driver recorded itself after all: alive
+        if t.void:  # its driver died while giving it up: finish that
+            self._void(t.trial_id, "interrupted before the evaluation was recorded")
         elif t.arch is None:
-            self._void(t.trial_id, "driver died before the architecture was chosen")
-            return None
-        st.set_trial_system_attr(t.trial_id, OWNER, self.worker)
-        return Reservation(t.trial_id, t.number, t.arch, taken_over=True)
+            self._void(t.trial_id, "its driver died before the architecture was chosen")
+        elif self._void(t.trial_id, "its driver died during the evaluation: re-run as a new trial"):
+            self._rerun.append(t.arch)
+        return None
 
     def _heartbeats(self) -> dict:
         return self.storage.get_study_system_attrs(self.sid)
@@ -285,7 +303,8 @@ class OptunaTrialStore(TrialStore):
         return self.use_ask and any(t.state == TrialState.WAITING for t in self.ledger.unfinished.values())
 
     def _create(self, propose: Propose) -> Reservation | None:
-        if self.use_ask:
+        if self.use_ask and not self._rerun:
+            self._set_flag(True)  # the trial exists before this driver can record itself on it
             trial = self.study.ask(fixed_distributions=self.dists)
             self.storage.set_trial_system_attr(trial._trial_id, OWNER, self.worker)
             tid, number, arch = trial._trial_id, trial.number, self._arch(trial.params)
@@ -294,13 +313,13 @@ class OptunaTrialStore(TrialStore):
                 self.study.tell(trial, state=TrialState.FAIL)
                 return None
         else:
-            arch = self._propose(propose)
+            arch = self._rerun.pop(0) if self._rerun else self._propose(propose)
             if arch is None:
                 return None
             template = optuna.trial.create_trial(
                 state=TrialState.RUNNING, params=dict(zip(self.space.param_names, arch.ops)),
                 distributions=dict(self.dists), system_attrs={OWNER: self.worker})
-            tid = self.storage.create_new_trial(self.sid, template_trial=template)
+            tid = self.storage.create_new_trial(self.sid, template_trial=template)  # named from its first write
             number = self.storage.get_trial_number_from_id(tid)
         return Reservation(tid, number, arch)
 
@@ -309,15 +328,17 @@ class OptunaTrialStore(TrialStore):
             self._write_finish(f)
         self._sync()
         out: list[Reservation] = []
+        touched = False
         for t in self.ledger.stale(self.worker, self._heartbeats) if want > 0 else []:
-            if len(out) >= want:
+            if len(out) + len(self._rerun) >= want:
                 break
             if self.use_ask and t.state == TrialState.WAITING:
                 continue  # study.ask pops enqueued trials itself
+            touched = True
             r = self._take_over(t)
             if r is not None:
                 out.append(r)
-        if out:
+        if touched:
             self._sync()
         while len(out) < want and self.stop is None and (self.ledger.counting < self.budget or self._enqueued()):
             r = self._create(propose)
@@ -328,13 +349,16 @@ class OptunaTrialStore(TrialStore):
                 self._sync()
                 if self._counted_before(r.number) >= self.budget:
                     self._void(r.trial_id, "over budget: other drivers filled the study first")
+                    self._rerun.clear()
                     self._sync()
                     break
             self.ledger.see(TrialInfo(r.trial_id, r.number, TrialState.RUNNING, r.arch, self.worker))
             out.append(r)
+        self._rerun.clear()  # not re-run now (budget full, enough work): its arch is free to propose again
         for r in out:
             self.mine[r.trial_id] = r
             self.ledger.see(TrialInfo(r.trial_id, r.number, TrialState.RUNNING, r.arch, self.worker))
+        self._set_flag(False)
         return out
 
     def give_up(self, reservations: Sequence[Reservation], reason: str) -> None:
@@ -389,7 +413,8 @@ class SQLTrialStore(TrialStore):
             SA.c.trial_id.in_(ids), SA.c.key.in_([OWNER, VOID, CONSTRAINTS, FIXED]))
         self.q_attr = select(UA.c.value_json).where(UA.c.trial_id == bindparam("tid"), UA.c.key == ATTR)
         self.q_beats = select(SSA.c.key, SSA.c.value_json).where(
-            SSA.c.study_id == self.sid, SSA.c.key.like(HEARTBEAT_KEY + "%"))
+            SSA.c.study_id == self.sid, or_(SSA.c.key.like(HEARTBEAT_KEY + "%"), SSA.c.key.like(ASKING_KEY + "%")))
+        self.q_owner = select(SA.c.value_json).where(SA.c.trial_id == bindparam("tid"), SA.c.key == OWNER)
         self.u_finish = T.update().where(T.c.trial_id == bindparam("b_tid"), T.c.state == TrialState.RUNNING).values(
             state=bindparam("b_state"), datetime_complete=bindparam("b_now"))
         self.u_claim = T.update().where(T.c.trial_id == bindparam("b_tid"), T.c.state == bindparam("b_from")).values(
@@ -435,13 +460,14 @@ class SQLTrialStore(TrialStore):
                     res = self.mine[r.trial_id]
                     led.see(TrialInfo(r.trial_id, r.number, TrialState.RUNNING, res.arch, self.worker))
                 continue
-            if known is not None and (known.state.is_finished() or known.state == r.state):
-                continue
+            if known is not None and known.state.is_finished():
+                continue  # unfinished ones are read again: their driver may have changed (taken over, named)
             todo.append(r)
         if not todo:
             return
         ids = [r.trial_id for r in todo]
-        fresh = [r.trial_id for r in todo if r.trial_id not in led.trials]
+        # params of new trials, and of those seen before all were written (another driver inside study.ask)
+        fresh = [r.trial_id for r in todo if r.trial_id not in led.trials or led.trials[r.trial_id].arch is None]
         params: dict[int, dict[str, float]] = {}
         if fresh:
             for tid, name, value in conn.execute(self.q_params, {"ids": fresh}):
@@ -457,7 +483,7 @@ class SQLTrialStore(TrialStore):
             sattrs.setdefault(tid, {})[key] = json.loads(value)
         for r in sorted(todo, key=lambda r: r.number):
             attrs = sattrs.get(r.trial_id, {})
-            if r.trial_id in led.trials:
+            if r.trial_id in led.trials and led.trials[r.trial_id].arch is not None:
                 arch = led.trials[r.trial_id].arch
             elif r.state == TrialState.WAITING:
                 arch = self._arch(attrs.get(FIXED) or {})
@@ -505,6 +531,12 @@ class SQLTrialStore(TrialStore):
         self.ledger.see(TrialInfo(t.trial_id, t.number, TrialState.FAIL, t.arch, t.owner, True))
 
     def _take_over(self, conn, t: TrialInfo, now: datetime) -> Reservation | None:
+        if t.state == TrialState.RUNNING and t.owner is None:
+            if conn.execute(self.q_owner, {"tid": t.trial_id}).first() is not None:
+                return None  # its driver (inside study.ask) recorded itself after all: alive
+        if t.void:  # its driver died while giving it up: finish that
+            self._void(conn, t, "interrupted before the evaluation was recorded", now)
+            return None
         if t.arch is None:
             why = ("enqueued trial does not name a whole architecture" if t.state == TrialState.WAITING
                    else "driver died before the architecture was chosen")

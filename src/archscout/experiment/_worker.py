@@ -2,8 +2,18 @@
 
 A running trial records its driver (``host:pid:start:run``). When a driver dies (kill -9, a lost
 node), its running trials are taken over by the next driver on the study: on the same host the
-process is checked directly (gone, a zombie, or a reused pid), elsewhere the driver's heartbeat,
-a study attribute refreshed every ``HEARTBEAT_S`` seconds, tells.
+process is checked directly (gone, a zombie, or a reused pid: at once), elsewhere the driver's
+heartbeat, a study attribute refreshed every ``HEARTBEAT_S`` seconds, tells.
+
+Optuna's own heartbeat (``RDBStorage(heartbeat_interval=...)`` + ``fail_stale_trials``) does not fit
+here: it is RDB-only (no journal files), meant for ``study.optimize`` (``study.ask`` warns), knows
+only trials that already recorded a beat (a driver killed inside ``study.ask`` leaves a trial it
+never sees), and waits a grace period even for a process known to be dead on this host.
+
+``study.ask`` creates its trial before the driver can record itself on it. Around that gap a driver
+raises a study attribute ``archscout:asking:<driver>`` (the time; None when lowered): a RUNNING
+trial with no driver recorded is an orphan once no live driver has its flag up, and its driver
+recorded is re-checked before it is taken over (see ``Ledger.stale``).
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from collections.abc import Callable
 HEARTBEAT_S = 30.0
 STALE_AFTER_S = 4 * HEARTBEAT_S  # a driver on another host is dead when its heartbeat is this old
 HEARTBEAT_KEY = "archscout:heartbeat:"
+ASKING_KEY = "archscout:asking:"
 
 _active_runs: set[str] = set()  # run ids of the drivers alive in this process
 
@@ -67,23 +78,46 @@ def is_alive(worker_id: str) -> bool | None:
     return now is not None and (ticks == "-" or now == ticks)
 
 
+def driver_alive(worker_id: str, attrs: dict, since: float | None = None) -> bool:
+    """Whether a driver lives: its process on this host, else its heartbeat in the study system ``attrs``
+    (one that never beat is alive until ``STALE_AFTER_S`` after ``since``, a time.time())."""
+    alive = is_alive(worker_id)
+    if alive is not None:
+        return alive
+    age = heartbeat_age(attrs, worker_id)
+    if age is None:
+        age = 0.0 if since is None else time.time() - since
+    return age < STALE_AFTER_S
+
+
+def asking(attrs: dict, me: str) -> list[str]:
+    """The live drivers other than ``me`` whose asking flag is up in the study system ``attrs``."""
+    return [key[len(ASKING_KEY):] for key, since in attrs.items()
+            if key.startswith(ASKING_KEY) and since is not None and key[len(ASKING_KEY):] != me
+            and driver_alive(key[len(ASKING_KEY):], attrs, float(since))]
+
+
 class Heartbeat:
-    """A daemon thread calling ``beat()`` every ``interval`` seconds until stopped (errors ignored)."""
+    """A daemon thread calling ``beat()`` every ``interval`` seconds until stopped (errors ignored); the
+    first beat is made on entering, so a driver has beaten before it creates any trial."""
 
     def __init__(self, beat: Callable[[], None], interval: float = HEARTBEAT_S):
         self._beat, self._interval = beat, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="archscout-heartbeat", daemon=True)
 
+    def _once(self) -> None:
+        try:
+            self._beat()
+        except Exception:  # noqa: BLE001  (a busy database must not kill the run; next beat retries)
+            pass
+
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._beat()
-            except Exception:  # noqa: BLE001  (a busy database must not kill the run; next beat retries)
-                pass
-            self._stop.wait(self._interval)
+        while not self._stop.wait(self._interval):
+            self._once()
 
     def __enter__(self) -> "Heartbeat":
+        self._once()
         self._thread.start()
         return self
 
