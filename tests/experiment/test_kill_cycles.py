@@ -23,7 +23,7 @@ kc = importlib.util.module_from_spec(_spec)
 sys.modules["kill_cycles"] = kc  # dataclasses look their module up
 _spec.loader.exec_module(kc)
 
-TRIALS = 40
+TRIALS = 30
 CYCLES = {"optuna-tpe": [dict(workers=1, aim=True)] * 3,  # kwargs of kill_cycles.cycle, one dict per cycle
           "rea": [dict(workers=2, early=True), dict(workers=1), dict(workers=1)]}
 
