@@ -46,6 +46,7 @@ def train_archs(config: MainJobConfig, specs: list[tuple[str, int, str]], data, 
     read back); one result.json entry per spec, in order. A cell named twice is trained once."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
     import multiprocessing
+import os
 
     from archscout.train import train
 
@@ -79,7 +80,7 @@ def train_archs(config: MainJobConfig, specs: list[tuple[str, int, str]], data, 
     elif todo:
         todo.sort(key=lambda t: -training_time(t[1]))  # the longest first: the last worker waits least
         with ProcessPoolExecutor(min(config.workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=exit_with_parent) as pool:
+                                 initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(_train_job, config, index, cfg, tdir): (name, index, seed, tdir)
                        for name, index, seed, cfg, tdir in todo}
             for fut in as_completed(futures):
