@@ -4,6 +4,7 @@ TrainConfig, ``workers`` at once, each in its own resumable run folder; one summ
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,6 @@ def train_archs(config: MainJobConfig, specs: list[tuple[str, int, str]], data, 
     read back); one result.json entry per spec, in order. A cell named twice is trained once."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
     import multiprocessing
-import os
 
     from archscout.train import train
 
