@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import warnings
 
@@ -31,6 +32,19 @@ def compute_options(f):
     return click.option("--accelerator", default=None, metavar="NAME",
                         help="Compute device: auto (CUDA, then MPS, else CPU), cpu, cuda, cuda:N or mps [auto]. "
                              "Not --device, the hardware whose latency is budgeted.")(f)
+
+
+class FiniteFloat(click.FloatRange):
+    """``click.FloatRange`` without ``inf`` and ``nan``: ``1e309`` reads as ``inf``, so ``FloatRange``
+    takes it where ``inf`` itself is refused by a bound (every float option of train, oneshot, space)."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        v = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(v):  # before the bounds: nan is in no range, and says so plainly
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return super().convert(v, param, ctx)
 
 
 def image_mode_option(f):

@@ -47,8 +47,12 @@ def bench(space, dataset, objectives, constraints, strategies, seeds, budget, ou
     _positive("--seeds", seeds)
     _positive("--jobs", jobs)
     task = TabularTask.create(space, dataset, objectives or ("valid_acc",), constraints)
-    names = bench_strategies([s.strip() for s in strategies.split(",") if s.strip()] or ["all"],
-                             len(task.objectives))
+    asked = [s.strip() for s in strategies.split(",") if s.strip()]
+    if not asked:
+        raise ArchscoutError(f"--strategies {strategies!r} names no strategy: give names separated by commas, or 'all'")
+    if out is not None and out.exists() and not out.is_dir():
+        raise ArchscoutError(f"--out {out} is a file: give a folder (the tables and the plot go into it)")
+    names = bench_strategies(asked, len(task.objectives))
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as progress:

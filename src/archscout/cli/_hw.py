@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections import Counter
 from typing import Any
 
 import click
 
-from archscout.cli._app import cli
+from archscout.cli._app import FiniteFloat, cli
 from archscout.exceptions import ArchscoutError, UnknownNameError
 
 @cli.group()
@@ -221,7 +222,7 @@ def _sample_archs(space: str, n: int, seed: int) -> list[str]:
               help="Back-to-back runs per repeat; the fastest is the repeat's value.")
 @click.option("--batch", "arch_batch", type=click.IntRange(min=1), default=100, show_default=True,
               help="Archs measured together (interleaved) and saved together.")
-@click.option("--warmup", type=click.FloatRange(min=0), default=0.1, show_default=True,
+@click.option("--warmup", type=FiniteFloat(min=0, max=3600), default=0.1, show_default=True,
               help="Warm-up seconds per arch.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the arch sample.")
 @click.option("--lut", is_flag=True,
@@ -252,6 +253,9 @@ def hw_measure(space: str, dataset: str, n_archs: int, backend: str, threads: in
         raise UnknownNameError("space/dataset to measure", f"{space}/{dataset}", [f"{s}/{d}" for s, d in SETTINGS])
     if lut and space != "fbnet":
         raise ArchscoutError(f"--lut measures FBNet's lookup table; use --space fbnet, not {space!r}")
+    if pin_cpu is not None and hasattr(os, "sched_getaffinity") and pin_cpu not in os.sched_getaffinity(0):
+        raise ArchscoutError(f"--pin-cpu {pin_cpu} is not a CPU this process may use; choose from: "
+                             f"{', '.join(map(str, sorted(os.sched_getaffinity(0))))}")
     keys = [] if lut else _sample_archs(space, n_archs, seed)
     console = Console(stderr=True)
     kw = dict(dataset=dataset, backend=backend, threads=threads, batch_size=batch_size, name=name, root=root,

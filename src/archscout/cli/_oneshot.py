@@ -10,22 +10,9 @@ from typing import Any
 
 import click
 
-from archscout.cli._app import cli, compute_options, image_mode_option
+from archscout.cli._app import FiniteFloat, cli, compute_options, image_mode_option
 
 NEAR_UNIFORM = 0.99  # a final mean edge entropy above this share of the uniform one is flagged
-
-
-class FiniteFloat(click.FloatRange):
-    """``click.FloatRange`` without ``inf`` and ``nan``: ``1e309`` reads as ``inf``, so ``FloatRange``
-    takes it where ``inf`` itself is refused by a bound (every float option of train, oneshot, space)."""
-
-    name = "finite float"
-
-    def convert(self, value, param, ctx):
-        v = click.FLOAT.convert(value, param, ctx)
-        if not math.isfinite(v):  # before the bounds: nan is in no range, and says so plainly
-            self.fail(f"{value!r} is not a finite number", param, ctx)
-        return super().convert(v, param, ctx)
 
 
 def check_where(name: str | None, run_dir: str) -> None:

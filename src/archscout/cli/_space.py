@@ -16,8 +16,8 @@ from typing import Any
 
 import click
 
-from archscout.cli._app import cli, compute_options, image_mode_option
-from archscout.cli._oneshot import FiniteFloat, check_where, run_only
+from archscout.cli._app import FiniteFloat, cli, compute_options, image_mode_option
+from archscout.cli._oneshot import check_where, run_only
 from archscout._io import atomic_write_json, dumps, read_json
 from archscout._rundir import run_path
 from archscout.exceptions import ArchscoutError, UnknownNameError

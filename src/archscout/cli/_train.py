@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from archscout.cli._app import cli, compute_options, image_mode_option
-from archscout.cli._oneshot import FiniteFloat, check_where
+from archscout.cli._app import FiniteFloat, cli, compute_options, image_mode_option
+from archscout.cli._oneshot import check_where
 from archscout.exceptions import ArchscoutError
 
 
