@@ -132,3 +132,20 @@ def plant_checkpoint(path: Path, target: Path) -> None:
     import torch
 
     torch.save({"history": [], "populations": Planted(target), "model": Planted(target)}, path)
+
+
+def kill_and_resume(args: list[str], tmp_path: Path, epochs: int, final: str = "result.json") -> tuple[Path, Path]:
+    """``args`` run uninterrupted in this process (``full/k``) and as a subprocess killed with SIGKILL at its
+    first checkpoint (fewer than ``epochs`` done, no ``final`` file yet), then re-run (``killed/k``)."""
+    import torch
+
+    from archscout.cli import main
+
+    assert main([*args, "--run-dir", str(tmp_path / "full"), "--name", "k"]) == 0  # uninterrupted
+    killed = tmp_path / "killed" / "k"
+    cmd = cli_command(*args, "--run-dir", tmp_path / "killed", "--name", "k")
+    kill_9_when(cmd, killed / "checkpoint.pt")
+    assert len(torch.load(killed / "checkpoint.pt", weights_only=True)["history"]) < epochs
+    assert not (killed / final).exists()
+    run_cli(cmd)  # the same command
+    return killed, tmp_path / "full" / "k"

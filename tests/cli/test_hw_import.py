@@ -14,22 +14,12 @@ import pytest
 
 import archscout
 from archscout.cli import main
-from archscout.hardware import DEVICES, _measured, get_cost_model
+from archscout.hardware import get_cost_model
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    """An empty store of our own; the devices this test registers are forgotten afterwards."""
-    monkeypatch.setenv("ARCHSCOUT_HOME", str(tmp_path / "home"))
-    entries, folders, loaded = dict(DEVICES._entries), dict(_measured._folders), set(_measured._loaded)
-    yield tmp_path
-    DEVICES._entries.clear()
-    DEVICES._entries.update(entries)
-    _measured._folders.clear()
-    _measured._folders.update(folders)
-    _measured._loaded.clear()
-    _measured._loaded.update(loaded)
-    _measured.version += 1
+def home(device_store):
+    return device_store
 
 
 def _json(capsys, *args):

@@ -45,19 +45,12 @@ def test_oneshot_text_flags_a_near_uniform_distribution(tmp_path, capsys):
 
 
 def test_kill_9_then_the_same_command_resumes_to_the_uninterrupted_result(tmp_path):
-    import torch
-
-    from helpers import cli_command, kill_9_when, run_cli
+    from helpers import kill_and_resume
 
     args = ["oneshot", "--method", "darts", "--suite", "digits-shift", "--split", "style", "--epochs", "3",
             "--threads", "1", "--accelerator", "cpu", "--json"]
-    assert main([*args, "--run-dir", str(tmp_path / "full"), "--name", "k"]) == 0  # uninterrupted, in this process
-    killed = tmp_path / "killed" / "k"
-    kill_9_when(cli_command(*args, "--run-dir", tmp_path / "killed", "--name", "k"), killed / "checkpoint.pt")
-    assert len(torch.load(killed / "checkpoint.pt", weights_only=True)["history"]) < 3
-    assert not (killed / "result.json").exists()
-    run_cli(cli_command(*args, "--run-dir", tmp_path / "killed", "--name", "k"))  # the same command
-    a, b = (json.loads((d / "result.json").read_text()) for d in (killed, tmp_path / "full" / "k"))
+    killed, full = kill_and_resume(args, tmp_path, 3)
+    a, b = (json.loads((d / "result.json").read_text()) for d in (killed, full))
     assert a["arch"] == b["arch"] and a["distribution"] == b["distribution"]  # exactly, not approximately
     strip = lambda r: [{k: v for k, v in h.items() if k != "seconds"} for h in r["history"]]  # noqa: E731
     assert strip(a) == strip(b) and len(strip(a)) == 3

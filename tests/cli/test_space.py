@@ -77,19 +77,14 @@ def _learned(path):
 def test_kill_9_then_the_same_command_resumes_to_the_uninterrupted_space(tmp_path):
     import torch
 
-    from helpers import cli_command, kill_9_when, run_cli
+    from helpers import kill_and_resume
 
     args = [*TINY[:-4], "--iterations", "2", "--per-domain", "40", "--threads", "1", "--accelerator", "cpu", "--json"]
-    assert main([*args, "--run-dir", str(tmp_path / "full"), "--name", "k"]) == 0  # uninterrupted, in this process
-    killed = tmp_path / "killed" / "k"
-    kill_9_when(cli_command(*args, "--run-dir", tmp_path / "killed", "--name", "k"), killed / "checkpoint.pt")
-    assert len(torch.load(killed / "checkpoint.pt", weights_only=True)["history"]) < 2
-    assert not (killed / "space.json").exists()
-    run_cli(cli_command(*args, "--run-dir", tmp_path / "killed", "--name", "k"))  # the same command
-    (cells, fitness), (cells_full, fitness_full) = (_learned(d / "space.json") for d in (killed, tmp_path / "full/k"))
+    killed, full = kill_and_resume(args, tmp_path, 2, final="space.json")
+    (cells, fitness), (cells_full, fitness_full) = (_learned(d / "space.json") for d in (killed, full))
     assert cells == cells_full and fitness == fitness_full
     hist, hist_full = (torch.load(d / "checkpoint.pt", weights_only=True)["history"]
-                       for d in (killed, tmp_path / "full" / "k"))
+                       for d in (killed, full))
     assert [h["top"] for h in hist] == [h["top"] for h in hist_full] and len(hist) == 2
     assert [h["sampled"] for h in hist] == [h["sampled"] for h in hist_full]
 

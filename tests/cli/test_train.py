@@ -91,18 +91,13 @@ def _figures(run_dir):
 def test_kill_9_then_the_same_command_resumes_to_the_uninterrupted_figures(tmp_path):
     import torch
 
-    from helpers import cli_command, kill_9_when, run_cli
+    from helpers import kill_and_resume
 
     args = ["train", "--suite", "digits-shift", "--split", "correlation", "--arch", "11472", "--epochs", "4",
             "--batch-size", "32", "--net", "C=4", "--net", "N=1", "--threads", "1", "--accelerator", "cpu", "--json"]
-    assert main([*args, "--run-dir", str(tmp_path / "full"), "--name", "k"]) == 0  # uninterrupted, in this process
-    killed = tmp_path / "killed" / "k"
-    kill_9_when(cli_command(*args, "--run-dir", tmp_path / "killed", "--name", "k"), killed / "checkpoint.pt")
-    assert len(torch.load(killed / "checkpoint.pt", weights_only=True)["history"]) < 4
-    assert not (killed / "result.json").exists()
-    run_cli(cli_command(*args, "--run-dir", tmp_path / "killed", "--name", "k"))  # the same command
+    killed, full = kill_and_resume(args, tmp_path, 4)
     assert _figures(killed) == _figures(tmp_path / "full" / "k")
-    a, b = (torch.load(d / "model.pt", weights_only=True)["state_dict"] for d in (killed, tmp_path / "full" / "k"))
+    a, b = (torch.load(d / "model.pt", weights_only=True)["state_dict"] for d in (killed, full))
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from archscout.exceptions import ArchscoutError, UnknownNameError
-from archscout.hardware import DEVICES, _measured, get_cost_model, get_device, list_devices
+from archscout.hardware import _measured, get_cost_model, get_device, list_devices
 from archscout.hardware._measured import drift_corrected, import_table, read_latency_table
 from archscout.spaces import get_space
 from helpers import one_line
@@ -14,18 +14,8 @@ SP = get_space("nb201")
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
-    """An empty store of our own; the devices this test registers are forgotten afterwards."""
-    monkeypatch.setenv("ARCHSCOUT_HOME", str(tmp_path / "home"))
-    entries, folders, loaded = dict(DEVICES._entries), dict(_measured._folders), set(_measured._loaded)
-    yield tmp_path
-    DEVICES._entries.clear()
-    DEVICES._entries.update(entries)
-    _measured._folders.clear()
-    _measured._folders.update(folders)
-    _measured._loaded.clear()
-    _measured._loaded.update(loaded)
-    _measured.version += 1  # cached cost models drop the forgotten devices
+def store(device_store):
+    return device_store
 
 
 def _table(path, indices, latency, **extra):
