@@ -58,8 +58,10 @@ def test_every_multi_trial_strategy_runs_in_it(space, strategy):
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study.optimize(objective, n_trials=12)
-    assert len(study.trials) == 12 and study.best_value < np.mean(list(score.values())) and dists
-    assert all(space.make([t.params[n] for n in space.param_names]) for t in study.trials)
+    assert len(study.trials) == 12 and study.best_value < np.mean(list(score.values()))
+    for t in study.trials:  # every trial is an arch of the space, scored as that arch
+        ops = tuple(t.params[n] for n in space.param_names)
+        assert t.distributions == dists and space.make(list(ops)).ops == ops and t.value == score[ops]
 
 
 @pytest.mark.parametrize("method", ["darts", "gdas"])

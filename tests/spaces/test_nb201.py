@@ -93,7 +93,11 @@ def test_neighbours_mutate_sample_encode(space):
     assert all(sum(x != y for x, y in zip(n.ops, arch.ops)) == 1 for n in nbrs)
     assert space.mutate(arch, 0) in nbrs
     assert space.sample(7) == space.sample(7)
-    assert len({space.sample(np.random.default_rng(1)) for _ in range(1)}) == 1
+    rng = np.random.default_rng(1)
+    drawn = [space.sample(rng) for _ in range(200)]
+    assert len(set(drawn)) > 150  # a generator's draws differ (15,625 archs)
+    again = np.random.default_rng(1)
+    assert [space.sample(again) for _ in range(200)] == drawn  # and its seed repeats them
     feats = space.encode(arch)
     assert feats.shape == (30,) and feats.sum() == 6 and feats[arch.ops[0]] == 1
     assert space.encode([arch, nbrs[0]]).shape == (2, 30)

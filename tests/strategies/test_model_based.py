@@ -239,8 +239,12 @@ def test_regression_targets_put_infeasible_archs_below():
     assert regression_targets(history, history.scores())[1].tolist() == [-2.0, -0.5]  # none feasible
     for a, v in zip(archs[2:], (50.0, 60.0, 70.0)):
         history.add(a, v, violation=0.1 if v == 70.0 else 0.0)
-    y = regression_targets(history, history.scores())[1]
-    assert y.tolist() == [40.0, 43.75, 50.0, 60.0, 44.75]  # below 50, the most violating lowest
+    got, y = regression_targets(history, history.scores())
+    target = dict(zip(got, y.tolist()))
+    assert [target[a] for a in archs[2:4]] == [50.0, 60.0]  # feasible archs keep their scores
+    infeasible = [archs[0], archs[1], archs[4]]  # violations 2.0, 0.5, 0.1
+    assert max(target[a] for a in infeasible) < 50.0  # below the worst feasible score
+    assert target[archs[0]] < target[archs[1]] < target[archs[4]]  # the most violating lowest
 
 
 @pytest.mark.parametrize("name", MINE)
